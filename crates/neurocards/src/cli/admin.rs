@@ -1,0 +1,287 @@
+//! `neurocards admin …`: what an operator needs without opening the database.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use crate::clock::Millis;
+use crate::domain::{JobId, UserId};
+use crate::store::{Breach, JobDetails, LedgerEntry, QueueStats, Store, StoreError, User};
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Give credits to a user (a negative number takes them back, never below zero).
+    Grant {
+        user_id: i64,
+        #[arg(allow_negative_numbers = true)]
+        credits: i64,
+        /// Why, kept in the ledger.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// A user's balance and latest ledger rows.
+    Balance { user_id: i64 },
+    /// Jobs by status, the oldest waiting job, and the live workers.
+    Queue,
+    /// Everything known about one job.
+    Job { job_id: i64 },
+    /// Check the data invariants; exit status 1 when any is broken.
+    Check,
+}
+
+pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AdminCommand::Grant {
+            user_id,
+            credits,
+            reason,
+        } => {
+            let user = UserId(user_id);
+            let reason = reason.unwrap_or_else(|| "admin grant (command line)".to_owned());
+            match store.grant(user, credits, Some(&reason)).await {
+                Ok(balance) => {
+                    println!("User {user}: {credits:+} credits ({reason}). Balance now {balance}.");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(
+                    err @ (StoreError::UnknownUser(_) | StoreError::InsufficientCredits { .. }),
+                ) => {
+                    eprintln!("Refused: {err}. Nothing was changed.");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(err) => Err(err).context("granting credits"),
+            }
+        }
+        AdminCommand::Balance { user_id } => {
+            let user = UserId(user_id);
+            let Some(found) = store.user(user).await.context("reading the user")? else {
+                eprintln!("User {user} is not registered.");
+                return Ok(ExitCode::FAILURE);
+            };
+            let ledger = store.ledger(user, 20).await.context("reading the ledger")?;
+            print!("{}", format_balance(&found, &ledger));
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Queue => {
+            let stats = store.queue_stats().await.context("reading the queue")?;
+            print!("{}", format_queue(&stats));
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Job { job_id } => {
+            match store.job(JobId(job_id)).await.context("reading the job")? {
+                Some(job) => {
+                    print!("{}", format_job(&job));
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("Job {job_id} does not exist.");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AdminCommand::Check => {
+            let breaches = store
+                .check_invariants()
+                .await
+                .context("checking invariants")?;
+            print!("{}", format_check(&breaches));
+            Ok(if breaches.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+pub fn format_balance(user: &User, ledger: &[LedgerEntry]) -> String {
+    let mut out = String::new();
+    let name = user
+        .username
+        .as_deref()
+        .map(|name| format!(" (@{name})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "User {}{name}, language {}: {} credits",
+        user.id, user.language, user.credits
+    );
+    if ledger.is_empty() {
+        let _ = writeln!(out, "No ledger rows.");
+        return out;
+    }
+    let _ = writeln!(out, "Latest ledger rows:");
+    let _ = writeln!(
+        out,
+        "  {:<20}  {:>6}  {:<8}  {:<8}  {:<8}  reason",
+        "when", "delta", "kind", "order", "job"
+    );
+    for entry in ledger {
+        let _ = writeln!(
+            out,
+            "  {:<20}  {:>+6}  {:<8}  {:<8}  {:<8}  {}",
+            timestamp(entry.created_at),
+            entry.delta,
+            entry.kind,
+            entry
+                .order_id
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| "-".into()),
+            entry
+                .job_id
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| "-".into()),
+            entry.reason.as_deref().unwrap_or("-"),
+        );
+    }
+    out
+}
+
+pub fn format_queue(stats: &QueueStats) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Jobs by status:");
+    for (status, jobs) in &stats.by_status {
+        let _ = writeln!(out, "  {:<11} {jobs:>8}", status.as_str());
+    }
+    let _ = writeln!(out, "Held by workers: {}", stats.held);
+    let _ = writeln!(out, "Claimable now:   {}", stats.due);
+    let oldest = stats
+        .oldest_queued_age
+        .map(|age| format!("{} ago", human_duration(age)))
+        .unwrap_or_else(|| "none waiting".to_owned());
+    let _ = writeln!(out, "Oldest queued:   {oldest}");
+    if stats.workers.is_empty() {
+        let _ = writeln!(out, "Workers: none registered");
+    } else {
+        let _ = writeln!(out, "Workers:");
+        for worker in &stats.workers {
+            let _ = writeln!(
+                out,
+                "  {:<40} {:<5} heartbeat {} ago, {} jobs held",
+                worker.id,
+                if worker.alive { "alive" } else { "DEAD" },
+                human_duration(worker.heartbeat_age),
+                worker.held_jobs,
+            );
+        }
+    }
+    out
+}
+
+pub fn format_job(job: &JobDetails) -> String {
+    let mut out = String::new();
+    let opt = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
+    let when = |value: Option<Millis>| value.map(timestamp).unwrap_or_else(|| "-".to_owned());
+    let _ = writeln!(
+        out,
+        "Job {} (video {} of {} in order {}, user {})",
+        job.id, job.seq, job.video_count, job.order_id, job.user_id
+    );
+    let _ = writeln!(out, "  status:        {}", job.status);
+    let _ = writeln!(out, "  attempts:      {} failed and retried", job.attempts);
+    let _ = writeln!(out, "  next run:      {}", timestamp(job.run_at));
+    let _ = writeln!(out, "  held by:       {}", opt(&job.locked_by));
+    let _ = writeln!(out, "  claimed:       {}", when(job.claimed_at));
+    let _ = writeln!(out, "  submitted:     {}", when(job.submit_started_at));
+    let _ = writeln!(
+        out,
+        "  KIE task:      {} (key {})",
+        opt(&job.kie_task_id),
+        opt(&job.kie_key_id)
+    );
+    let _ = writeln!(
+        out,
+        "  last error:    {} {}",
+        opt(&job.error_class),
+        opt(&job.error_message)
+    );
+    let message = job
+        .tg_message_id
+        .map(|id| id.to_string())
+        .unwrap_or_else(|| "-".into());
+    let _ = writeln!(
+        out,
+        "  telegram:      message {message}, file {}",
+        opt(&job.tg_file_id)
+    );
+    let _ = writeln!(out, "  template:      {}", opt(&job.template_id));
+    let _ = writeln!(out, "  prompt:        {}", job.prompt);
+    let _ = writeln!(out, "  created:       {}", timestamp(job.created_at));
+    let _ = writeln!(out, "  updated:       {}", timestamp(job.updated_at));
+    let _ = writeln!(out, "  finished:      {}", when(job.finished_at));
+    for entry in &job.ledger {
+        let _ = writeln!(
+            out,
+            "  ledger:        {:+} {} ({})",
+            entry.delta,
+            entry.kind,
+            entry.reason.as_deref().unwrap_or("-")
+        );
+    }
+    out
+}
+
+pub fn format_check(breaches: &[Breach]) -> String {
+    if breaches.is_empty() {
+        return "All invariants hold: balances match the ledger, every failed job has exactly one refund, \
+                no delivered job has one, every order's debit and jobs match its count.\n"
+            .to_owned();
+    }
+    let mut out = format!("{} invariant breaches:\n", breaches.len());
+    for breach in breaches {
+        let _ = writeln!(out, "  - {breach}");
+    }
+    out
+}
+
+fn timestamp(millis: Millis) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+fn human_duration(duration: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(duration.as_secs())).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{JobStatus, OrderId};
+
+    #[test]
+    fn a_clean_check_says_so_and_a_breach_is_listed() {
+        assert!(format_check(&[]).starts_with("All invariants hold"));
+        let text = format_check(&[Breach::FailedJobRefundCount {
+            job: JobId(7),
+            refunds: 0,
+        }]);
+        assert!(text.contains("1 invariant breaches"));
+        assert!(text.contains("job 7: failed with 0 refunds instead of exactly 1"));
+        let text = format_check(&[Breach::OrderJobCountMismatch {
+            order: OrderId(3),
+            video_count: 3,
+            jobs: 2,
+        }]);
+        assert!(text.contains("order 3: 3 videos ordered but 2 jobs exist"));
+    }
+
+    #[test]
+    fn the_queue_report_lists_every_status_and_the_oldest_job() {
+        let stats = QueueStats {
+            by_status: JobStatus::ALL.iter().map(|s| (*s, 2)).collect(),
+            held: 1,
+            due: 3,
+            oldest_queued_age: Some(Duration::from_secs(125)),
+            workers: Vec::new(),
+        };
+        let text = format_queue(&stats);
+        for status in JobStatus::ALL {
+            assert!(text.contains(status.as_str()), "{text}");
+        }
+        assert!(text.contains("2m 5s ago"), "{text}");
+        assert!(text.contains("none registered"), "{text}");
+    }
+}

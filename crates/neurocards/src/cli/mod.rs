@@ -1,0 +1,51 @@
+//! The command line: `neurocards migrate`, `neurocards admin …`.
+
+mod admin;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::store::Store;
+
+pub use admin::AdminCommand;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "neurocards",
+    version,
+    about = "Telegram bot that turns a product photo into short marketing videos",
+    long_about = "Telegram bot that turns a product photo into short marketing videos.\n\n\
+                  Configuration comes from environment variables (and a .env file); see the README."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Operator commands: credits, the queue, jobs, invariant checks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::from_env().context("reading the configuration")?;
+    let store = Store::connect(&config.database_url, config.store.clone())
+        .await
+        .with_context(|| format!("opening the database {}", config.database_url.redacted()))?;
+    let outcome = match cli.command {
+        Command::Migrate => {
+            println!("Database {} is up to date.", config.database_url.redacted());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(command) => admin::run(&store, command).await,
+    };
+    store.close().await;
+    outcome
+}

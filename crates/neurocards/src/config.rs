@@ -1,0 +1,416 @@
+//! Configuration from environment variables (and an optional `.env` file).
+//!
+//! Every variable is parsed into a typed value; a missing or malformed one is an error that
+//! names the variable and says what it expects. Secrets are `SecretString`s: their `Debug`
+//! prints `[REDACTED]` and no error message ever repeats their value.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::store::{Engine, StoreOptions};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://neurocards.db";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name} is not set: it must be {expected}")]
+    Missing {
+        name: &'static str,
+        expected: &'static str,
+    },
+    #[error("{name} is invalid: it must be {expected} ({problem})")]
+    Invalid {
+        name: String,
+        expected: &'static str,
+        problem: String,
+    },
+}
+
+/// The database location. The URL may hold a password, so it is kept secret and shown only
+/// in its redacted form.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    url: SecretString,
+    engine: Engine,
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let invalid = |problem: &str| ConfigError::Invalid {
+            name: "DATABASE_URL".into(),
+            expected: "a sqlite://FILE or postgres://USER@HOST/DB URL",
+            problem: problem.to_owned(),
+        };
+        let engine = if raw.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
+            Engine::Postgres
+        } else {
+            let scheme = raw.split(':').next().unwrap_or_default();
+            return Err(invalid(&format!("unsupported scheme {scheme:?}")));
+        };
+        Ok(DatabaseUrl {
+            url: SecretString::from(raw.to_owned()),
+            engine,
+        })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The URL with its secret parts; only for handing to the database driver.
+    pub fn expose(&self) -> &str {
+        self.url.expose_secret()
+    }
+
+    /// The URL without password or query string, safe for logs and messages.
+    pub fn redacted(&self) -> String {
+        match Url::parse(self.expose()) {
+            Ok(mut url) if self.engine == Engine::Postgres => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("***"));
+                }
+                url.set_query(None);
+                url.to_string()
+            }
+            _ => self
+                .expose()
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// One KIE API key. `id` names it in logs, the database and `admin keys` without revealing it.
+#[derive(Clone, Debug)]
+pub struct KieKey {
+    pub id: String,
+    pub secret: SecretString,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub store: StoreOptions,
+    pub bot_token: Option<SecretString>,
+    pub kie_keys: Vec<KieKey>,
+    pub admin_ids: Vec<i64>,
+    pub telegram_api_url: Url,
+    pub kie_api_url: Url,
+    pub kie_upload_url: Url,
+    pub worker_concurrency: usize,
+    pub poll_timeout: Duration,
+    pub poll_max_interval: Duration,
+    pub http_addr: SocketAddr,
+    pub public_url: Option<Url>,
+    pub webhook_url: Option<Url>,
+    pub templates_file: Option<PathBuf>,
+    pub free_credits: i64,
+    pub max_photo_mb: u64,
+}
+
+/// Where variables come from: the process environment in production, a map in tests.
+pub trait Vars {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Vars for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Vars for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+}
+
+impl Config {
+    /// Reads `.env` (when present) into the environment, then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Config::from_vars(&ProcessEnv)
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self, ConfigError> {
+        let vars = Reader(vars);
+        let database_url = DatabaseUrl::parse(
+            &vars
+                .text("DATABASE_URL")
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+        )?;
+        let store = StoreOptions {
+            per_user_active_limit: vars.parse(
+                "PER_USER_ACTIVE_LIMIT",
+                5,
+                "a whole number of jobs of at least 1",
+                |s| s.parse::<u32>().ok().filter(|n| *n >= 1),
+            )?,
+            worker_dead_after: vars.duration("WORKER_DEAD_AFTER", Duration::from_secs(90))?,
+        };
+        Ok(Config {
+            database_url,
+            store,
+            bot_token: vars.text("BOT_TOKEN").map(SecretString::from),
+            kie_keys: kie_keys(&vars),
+            admin_ids: vars.parse(
+                "ADMIN_IDS",
+                Vec::new(),
+                "comma-separated Telegram user ids",
+                |s| {
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|id| !id.is_empty())
+                        .map(|id| id.parse::<i64>().ok())
+                        .collect()
+                },
+            )?,
+            telegram_api_url: vars.url("TELEGRAM_API_URL", "https://api.telegram.org")?,
+            kie_api_url: vars.url("KIE_API_URL", "https://api.kie.ai")?,
+            kie_upload_url: vars.url("KIE_UPLOAD_URL", "https://kieai.redpandaai.co")?,
+            worker_concurrency: vars.parse(
+                "WORKER_CONCURRENCY",
+                100,
+                "a whole number of jobs of at least 1",
+                |s| s.parse::<usize>().ok().filter(|n| *n >= 1),
+            )?,
+            poll_timeout: vars.duration("POLL_TIMEOUT", Duration::from_secs(30 * 60))?,
+            poll_max_interval: vars.duration("POLL_MAX_INTERVAL", Duration::from_secs(30))?,
+            http_addr: vars.parse(
+                "HTTP_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+                "an address and port such as 127.0.0.1:8080",
+                |s| s.parse().ok(),
+            )?,
+            public_url: vars.optional_url("PUBLIC_URL")?,
+            webhook_url: vars.optional_url("WEBHOOK_URL")?,
+            templates_file: vars.text("TEMPLATES_FILE").map(PathBuf::from),
+            free_credits: vars.parse(
+                "FREE_CREDITS",
+                0,
+                "a whole number of credits, 0 or more",
+                |s| s.parse::<i64>().ok().filter(|n| *n >= 0),
+            )?,
+            max_photo_mb: vars.parse(
+                "MAX_PHOTO_MB",
+                10,
+                "a whole number of megabytes between 1 and 20",
+                |s| s.parse::<u64>().ok().filter(|n| (1..=20).contains(n)),
+            )?,
+        })
+    }
+
+    /// The bot token, for the commands that talk to Telegram.
+    pub fn require_bot_token(&self) -> Result<&SecretString, ConfigError> {
+        self.bot_token.as_ref().ok_or(ConfigError::Missing {
+            name: "BOT_TOKEN",
+            expected: "the token @BotFather gave the bot",
+        })
+    }
+
+    /// At least one KIE key, for the commands that talk to KIE.
+    pub fn require_kie_keys(&self) -> Result<&[KieKey], ConfigError> {
+        if self.kie_keys.is_empty() {
+            return Err(ConfigError::Missing {
+                name: "KIE_API_KEY",
+                expected: "a KIE API key (or KIE_API_KEY_1, KIE_API_KEY_2, …)",
+            });
+        }
+        Ok(&self.kie_keys)
+    }
+}
+
+/// `KIE_API_KEY`, then `KIE_API_KEY_1`, `KIE_API_KEY_2`, … up to the first gap.
+fn kie_keys(vars: &Reader<'_>) -> Vec<KieKey> {
+    let single = vars.text("KIE_API_KEY").map(|secret| KieKey {
+        id: "KIE_API_KEY".to_owned(),
+        secret: SecretString::from(secret),
+    });
+    let numbered = (1..)
+        .map_while(|n| {
+            vars.text(&format!("KIE_API_KEY_{n}")).map(|secret| KieKey {
+                id: format!("KIE_API_KEY_{n}"),
+                secret: SecretString::from(secret),
+            })
+        })
+        .collect::<Vec<_>>();
+    single.into_iter().chain(numbered).collect()
+}
+
+/// Typed access to variables; an empty value counts as unset.
+struct Reader<'a>(&'a dyn Vars);
+
+impl Reader<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    }
+
+    fn parse<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ConfigError> {
+        match self.text(name) {
+            None => Ok(default),
+            Some(raw) => parse(&raw).ok_or_else(|| ConfigError::Invalid {
+                name: name.to_owned(),
+                expected,
+                problem: format!("got {raw:?}"),
+            }),
+        }
+    }
+
+    fn duration(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        self.parse(
+            name,
+            default,
+            "a positive duration such as 90s, 30m or 1h",
+            |s| humantime::parse_duration(s).ok().filter(|d| !d.is_zero()),
+        )
+    }
+
+    fn optional_url(&self, name: &'static str) -> Result<Option<Url>, ConfigError> {
+        self.parse(name, None, "an http:// or https:// URL", |s| {
+            parse_http_url(s).map(Some)
+        })
+    }
+
+    fn url(&self, name: &'static str, default: &str) -> Result<Url, ConfigError> {
+        match self.optional_url(name)? {
+            Some(url) => Ok(url),
+            None => parse_http_url(default).ok_or_else(|| ConfigError::Invalid {
+                name: name.to_owned(),
+                expected: "an http:// or https:// URL",
+                problem: format!("the built-in default {default:?} does not parse"),
+            }),
+        }
+    }
+}
+
+fn parse_http_url(raw: &str) -> Option<Url> {
+    Url::parse(raw)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_set_gives_the_documented_defaults() {
+        let config = Config::from_vars(&vars(&[])).expect("defaults parse");
+        assert_eq!(config.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(config.database_url.engine(), Engine::Sqlite);
+        assert_eq!(config.store.per_user_active_limit, 5);
+        assert_eq!(config.store.worker_dead_after, Duration::from_secs(90));
+        assert_eq!(config.worker_concurrency, 100);
+        assert_eq!(config.poll_timeout, Duration::from_secs(1800));
+        assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.free_credits, 0);
+        assert_eq!(config.max_photo_mb, 10);
+        assert!(config.admin_ids.is_empty() && config.kie_keys.is_empty());
+        assert_eq!(
+            config.telegram_api_url.as_str(),
+            "https://api.telegram.org/"
+        );
+    }
+
+    #[test]
+    fn a_malformed_variable_is_named_with_what_it_expects() {
+        let err = Config::from_vars(&vars(&[("WORKER_CONCURRENCY", "many")])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("WORKER_CONCURRENCY"), "{text}");
+        assert!(text.contains("whole number"), "{text}");
+
+        let err = Config::from_vars(&vars(&[("POLL_TIMEOUT", "0s")])).unwrap_err();
+        assert!(err.to_string().contains("POLL_TIMEOUT"));
+
+        let err = Config::from_vars(&vars(&[("ADMIN_IDS", "12,abc")])).unwrap_err();
+        assert!(err.to_string().contains("ADMIN_IDS"));
+
+        let err = Config::from_vars(&vars(&[("KIE_API_URL", "ftp://x")])).unwrap_err();
+        assert!(err.to_string().contains("KIE_API_URL"));
+
+        let err = Config::from_vars(&vars(&[("DATABASE_URL", "mysql://x/y")])).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn missing_secrets_are_errors_that_name_the_variable() {
+        let config = Config::from_vars(&vars(&[])).expect("defaults parse");
+        let err = config.require_bot_token().unwrap_err();
+        assert!(err.to_string().contains("BOT_TOKEN"));
+        let err = config.require_kie_keys().unwrap_err();
+        assert!(err.to_string().contains("KIE_API_KEY"));
+    }
+
+    #[test]
+    fn keys_are_read_from_the_single_and_the_numbered_variables() {
+        let config = Config::from_vars(&vars(&[
+            ("KIE_API_KEY", "k0"),
+            ("KIE_API_KEY_1", "k1"),
+            ("KIE_API_KEY_2", "k2"),
+            ("KIE_API_KEY_4", "after-a-gap"),
+        ]))
+        .expect("parses");
+        let ids: Vec<_> = config.kie_keys.iter().map(|k| k.id.as_str()).collect();
+        assert_eq!(ids, ["KIE_API_KEY", "KIE_API_KEY_1", "KIE_API_KEY_2"]);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = Config::from_vars(&vars(&[
+            ("BOT_TOKEN", "123:bot-secret"),
+            ("KIE_API_KEY", "kie-secret"),
+            (
+                "DATABASE_URL",
+                "postgres://app:db-secret@db.internal/neurocards",
+            ),
+        ]))
+        .expect("parses");
+        let shown = format!("{config:?}");
+        for secret in ["bot-secret", "kie-secret", "db-secret"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+        assert!(shown.contains("postgres://app:***@db.internal/neurocards"));
+        assert_eq!(config.database_url.engine(), Engine::Postgres);
+    }
+
+    #[test]
+    fn an_invalid_database_url_does_not_echo_its_password() {
+        let err = DatabaseUrl::parse("mysql://app:db-secret@host/db").unwrap_err();
+        assert!(!err.to_string().contains("db-secret"));
+    }
+}

@@ -1,0 +1,564 @@
+//! The job queue: claiming under a lease, and every later write fenced by the lease's token.
+//!
+//! A claim hands a worker a fresh attempt token. Every write after it presents the token;
+//! once the job was taken back (its worker presumed dead), released or finished, the token
+//! is stale and the write changes nothing and returns [`StoreError::StaleLease`]. That is
+//! what keeps a worker that was only slow from finishing or refunding a job someone else
+//! now holds.
+
+use std::time::Duration;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::users::{apply_credit, ledger_entry_from_row, LedgerEntry, LedgerRefs};
+use super::{Engine, ResultExt, Store, StoreError};
+use crate::clock::{millis_of, Millis};
+use crate::domain::{ErrorClass, JobId, JobStatus, LedgerKind, OrderId, UserId};
+
+/// A worker's hold on one job. Only its holder knows the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: JobId,
+    pub token: String,
+}
+
+/// A job as a worker receives it: everything needed to resume it from what is stored.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub lease: Lease,
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub chat_id: i64,
+    pub seq: i64,
+    pub status: JobStatus,
+    /// Failed attempts so far that were retried.
+    pub attempts: i64,
+    /// When set, a createTask may have reached KIE for the current attempt.
+    pub submit_started_at: Option<Millis>,
+    /// When set, follow this task with this key; never create a second one.
+    pub kie_task_id: Option<String>,
+    pub kie_key_id: Option<String>,
+    pub photo_file_id: String,
+    pub template_id: Option<String>,
+    pub prompt: String,
+    pub generation: String,
+    pub language: String,
+}
+
+/// What Telegram answered when the video was sent. `message_id` is `None` when the user
+/// could not receive it (blocked the bot).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub message_id: Option<i64>,
+    pub file_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refund {
+    pub credits: i64,
+    pub balance_after: i64,
+}
+
+/// Everything known about a job, for `admin job`.
+#[derive(Debug, Clone)]
+pub struct JobDetails {
+    pub id: JobId,
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub seq: i64,
+    pub video_count: i64,
+    pub status: JobStatus,
+    pub attempts: i64,
+    pub run_at: Millis,
+    pub locked_by: Option<String>,
+    pub claimed_at: Option<Millis>,
+    pub submit_started_at: Option<Millis>,
+    pub kie_task_id: Option<String>,
+    pub kie_key_id: Option<String>,
+    pub error_class: Option<String>,
+    pub error_message: Option<String>,
+    pub tg_message_id: Option<i64>,
+    pub tg_file_id: Option<String>,
+    pub template_id: Option<String>,
+    pub prompt: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub ledger: Vec<LedgerEntry>,
+}
+
+/// SQLite holds one writer at a time, so one statement can count held jobs per user and
+/// claim within the limit.
+const SQLITE_CLAIM: &str = "
+    WITH held AS (
+        SELECT user_id, COUNT(*) AS n FROM jobs WHERE locked_by IS NOT NULL GROUP BY user_id
+    ),
+    ranked AS (
+        SELECT id, user_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) AS rn
+        FROM jobs
+        WHERE locked_by IS NULL AND status NOT IN ('delivered', 'failed') AND run_at <= $3
+    )
+    UPDATE jobs SET locked_by = $1, attempt_token = $2, claimed_at = $3, updated_at = $3
+    WHERE id IN (
+        SELECT r.id FROM ranked r LEFT JOIN held h ON h.user_id = r.user_id
+        WHERE r.rn + COALESCE(h.n, 0) <= $4
+        ORDER BY r.id LIMIT $5
+    )";
+
+/// PostgreSQL, step 1: lock the users whose jobs this claim may take. A user row locked by
+/// a concurrent claimer is skipped, so two claimers never count one user's jobs at once and
+/// the per-user limit holds under any concurrency.
+const POSTGRES_LOCK_USERS: &str = "
+    SELECT u.id FROM users u
+    JOIN (SELECT user_id, MIN(id) AS first_job FROM jobs
+          WHERE locked_by IS NULL AND status NOT IN ('delivered', 'failed') AND run_at <= $1
+          GROUP BY user_id) due ON due.user_id = u.id
+    WHERE (SELECT COUNT(*) FROM jobs h WHERE h.user_id = u.id AND h.locked_by IS NOT NULL) < $2
+    ORDER BY due.first_job
+    LIMIT $3
+    FOR UPDATE OF u SKIP LOCKED";
+
+/// PostgreSQL, step 2, in a new statement so its snapshot sees every claim committed before
+/// the locks were taken. Job rows are locked with SKIP LOCKED too.
+const POSTGRES_CLAIM: &str = "
+    WITH mine AS (
+        SELECT CAST(unnest(string_to_array($6, ',')) AS BIGINT) AS user_id
+    ),
+    held AS (
+        SELECT user_id, COUNT(*) AS n FROM jobs
+        WHERE locked_by IS NOT NULL AND user_id IN (SELECT user_id FROM mine)
+        GROUP BY user_id
+    ),
+    ranked AS (
+        SELECT id, user_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) AS rn
+        FROM jobs
+        WHERE locked_by IS NULL AND status NOT IN ('delivered', 'failed') AND run_at <= $3
+          AND user_id IN (SELECT user_id FROM mine)
+    ),
+    picked AS (
+        SELECT j.id FROM jobs j
+        WHERE j.id IN (SELECT r.id FROM ranked r LEFT JOIN held h ON h.user_id = r.user_id
+                       WHERE r.rn + COALESCE(h.n, 0) <= $4)
+        ORDER BY j.id LIMIT $5
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE jobs SET locked_by = $1, attempt_token = $2, claimed_at = $3, updated_at = $3
+    WHERE id IN (SELECT id FROM picked) AND locked_by IS NULL";
+
+const CLAIMED_JOBS: &str = "
+    SELECT j.id, j.order_id, j.user_id, j.seq, j.status, j.attempts, j.submit_started_at,
+           j.kie_task_id, j.kie_key_id, o.chat_id, o.photo_file_id, o.template_id, o.prompt,
+           o.generation, o.language
+    FROM jobs j JOIN orders o ON o.id = j.order_id
+    WHERE j.attempt_token = $1
+    ORDER BY j.id";
+
+impl Store {
+    /// Claims up to `max` due jobs for `worker`, oldest first, keeping at most
+    /// `per_user_active_limit` jobs of any user held at once. Each claim gets a fresh
+    /// attempt token. Jobs keep their phase: a job taken over mid-generation comes back
+    /// `generating` with its KIE task id.
+    pub async fn claim_jobs(
+        &self,
+        worker: &str,
+        max: usize,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        const CONTEXT: &str = "claiming jobs";
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let limit = i64::from(self.options.per_user_active_limit);
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let now = self.now();
+        let mut tx = self.begin_write(CONTEXT).await?;
+        match self.engine {
+            Engine::Sqlite => {
+                sqlx::query(SQLITE_CLAIM)
+                    .bind(worker)
+                    .bind(token.as_str())
+                    .bind(now)
+                    .bind(limit)
+                    .bind(max)
+                    .execute(&mut *tx)
+                    .await
+                    .context(CONTEXT)?;
+            }
+            Engine::Postgres => {
+                let users: Vec<i64> = sqlx::query_scalar(POSTGRES_LOCK_USERS)
+                    .bind(now)
+                    .bind(limit)
+                    .bind(max)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .context(CONTEXT)?;
+                if users.is_empty() {
+                    tx.rollback().await.context(CONTEXT)?;
+                    return Ok(Vec::new());
+                }
+                let users = users
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                sqlx::query(POSTGRES_CLAIM)
+                    .bind(worker)
+                    .bind(token.as_str())
+                    .bind(now)
+                    .bind(limit)
+                    .bind(max)
+                    .bind(users)
+                    .execute(&mut *tx)
+                    .await
+                    .context(CONTEXT)?;
+            }
+        }
+        let rows = sqlx::query(CLAIMED_JOBS)
+            .bind(token.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)?;
+        rows.iter()
+            .map(|row| claimed_job_from_row(row, &token))
+            .collect()
+    }
+
+    /// Records, before the createTask request leaves, that one may reach KIE: a job taken
+    /// over in this state must not blindly submit again.
+    pub async fn mark_submit_started(&self, lease: &Lease) -> Result<(), StoreError> {
+        const CONTEXT: &str = "recording a submission";
+        let (mut tx, _) = self
+            .begin_transition(lease, JobStatus::Submitting, CONTEXT)
+            .await?;
+        sqlx::query(
+            "UPDATE jobs SET status = 'submitting', submit_started_at = $2, updated_at = $2
+             WHERE id = $1",
+        )
+        .bind(lease.job_id.0)
+        .bind(self.now())
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)
+    }
+
+    /// Stores the KIE task id and the key that created it, the moment KIE accepts the task.
+    pub async fn record_task(
+        &self,
+        lease: &Lease,
+        task_id: &str,
+        key_id: &str,
+    ) -> Result<(), StoreError> {
+        const CONTEXT: &str = "recording a KIE task";
+        let (mut tx, _) = self
+            .begin_transition(lease, JobStatus::Generating, CONTEXT)
+            .await?;
+        sqlx::query(
+            "UPDATE jobs SET status = 'generating', kie_task_id = $2, kie_key_id = $3, updated_at = $4
+             WHERE id = $1",
+        )
+        .bind(lease.job_id.0)
+        .bind(task_id)
+        .bind(key_id)
+        .bind(self.now())
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)
+    }
+
+    /// Records that the video is about to be sent: from here on the job is never generated
+    /// again, so a video cannot reach the user twice.
+    pub async fn mark_delivering(&self, lease: &Lease) -> Result<(), StoreError> {
+        const CONTEXT: &str = "recording a delivery start";
+        let (mut tx, _) = self
+            .begin_transition(lease, JobStatus::Delivering, CONTEXT)
+            .await?;
+        sqlx::query("UPDATE jobs SET status = 'delivering', updated_at = $2 WHERE id = $1")
+            .bind(lease.job_id.0)
+            .bind(self.now())
+            .execute(&mut *tx)
+            .await
+            .context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)
+    }
+
+    /// Ends the job as delivered and releases it.
+    pub async fn mark_delivered(
+        &self,
+        lease: &Lease,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        const CONTEXT: &str = "recording a delivery";
+        let (mut tx, _) = self
+            .begin_transition(lease, JobStatus::Delivered, CONTEXT)
+            .await?;
+        sqlx::query(
+            "UPDATE jobs SET status = 'delivered', tg_message_id = $2, tg_file_id = $3,
+                    locked_by = NULL, attempt_token = NULL, updated_at = $4, finished_at = $4
+             WHERE id = $1",
+        )
+        .bind(lease.job_id.0)
+        .bind(delivery.message_id)
+        .bind(delivery.file_id.as_deref())
+        .bind(self.now())
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)
+    }
+
+    /// Puts the job back in the queue for a new attempt after `delay`, releasing it. The
+    /// failed attempt's task id is dropped: the next attempt creates its own task.
+    pub async fn schedule_retry(
+        &self,
+        lease: &Lease,
+        delay: Duration,
+        class: ErrorClass,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        const CONTEXT: &str = "scheduling a retry";
+        let (mut tx, _) = self
+            .begin_transition(lease, JobStatus::Queued, CONTEXT)
+            .await?;
+        let now = self.now();
+        sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempts = attempts + 1, run_at = $2,
+                    error_class = $3, error_message = $4, submit_started_at = NULL,
+                    kie_task_id = NULL, kie_key_id = NULL,
+                    locked_by = NULL, attempt_token = NULL, claimed_at = NULL, updated_at = $5
+             WHERE id = $1",
+        )
+        .bind(lease.job_id.0)
+        .bind(now.saturating_add(millis_of(delay)))
+        .bind(class.as_str())
+        .bind(message)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)
+    }
+
+    /// Ends the job as failed and refunds its credit, in one transaction. A unique index
+    /// allows one refund per job, so no caller can pay it twice.
+    pub async fn fail_job(
+        &self,
+        lease: &Lease,
+        class: ErrorClass,
+        message: &str,
+    ) -> Result<Refund, StoreError> {
+        const CONTEXT: &str = "failing and refunding a job";
+        let (mut tx, job) = self
+            .begin_transition(lease, JobStatus::Failed, CONTEXT)
+            .await?;
+        let now = self.now();
+        sqlx::query(
+            "UPDATE jobs SET status = 'failed', error_class = $2, error_message = $3,
+                    locked_by = NULL, attempt_token = NULL, updated_at = $4, finished_at = $4
+             WHERE id = $1",
+        )
+        .bind(lease.job_id.0)
+        .bind(class.as_str())
+        .bind(message)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        let refs = LedgerRefs {
+            order_id: Some(job.order_id),
+            job_id: Some(lease.job_id),
+            payment_id: None,
+        };
+        let reason = Some(class.as_str());
+        let balance_after = apply_credit(
+            &mut tx,
+            job.user_id,
+            job.unit_price,
+            LedgerKind::Refund,
+            reason,
+            refs,
+            now,
+        )
+        .await?;
+        tx.commit().await.context(CONTEXT)?;
+        Ok(Refund {
+            credits: job.unit_price,
+            balance_after,
+        })
+    }
+
+    /// Hands the job back to the queue as it stands (phase, task id and all), for another
+    /// worker to resume at once. Used on shutdown.
+    pub async fn release_job(&self, lease: &Lease) -> Result<(), StoreError> {
+        const CONTEXT: &str = "releasing a job";
+        let released = sqlx::query(
+            "UPDATE jobs SET locked_by = NULL, attempt_token = NULL, claimed_at = NULL, updated_at = $3
+             WHERE id = $1 AND attempt_token = $2",
+        )
+        .bind(lease.job_id.0)
+        .bind(lease.token.as_str())
+        .bind(self.now())
+        .execute(&self.pool)
+        .await
+        .context(CONTEXT)?
+        .rows_affected();
+        if released == 0 {
+            return Err(self.why_not_held(lease.job_id).await?);
+        }
+        Ok(())
+    }
+
+    pub async fn job(&self, id: JobId) -> Result<Option<JobDetails>, StoreError> {
+        const CONTEXT: &str = "reading a job";
+        let Some(row) = sqlx::query(
+            "SELECT j.*, o.video_count, o.template_id, o.prompt
+             FROM jobs j JOIN orders o ON o.id = j.order_id WHERE j.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .context(CONTEXT)?
+        else {
+            return Ok(None);
+        };
+        let ledger = sqlx::query(
+            "SELECT id, user_id, delta, kind, reason, order_id, job_id, payment_id, created_at
+             FROM ledger WHERE job_id = $1 ORDER BY id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await
+        .context(CONTEXT)?
+        .iter()
+        .map(ledger_entry_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let get_i64 = |name: &str| row.try_get::<i64, _>(name).context(CONTEXT);
+        let get_opt_i64 = |name: &str| row.try_get::<Option<i64>, _>(name).context(CONTEXT);
+        let get_opt_text = |name: &str| row.try_get::<Option<String>, _>(name).context(CONTEXT);
+        Ok(Some(JobDetails {
+            id,
+            order_id: OrderId(get_i64("order_id")?),
+            user_id: UserId(get_i64("user_id")?),
+            seq: get_i64("seq")?,
+            video_count: get_i64("video_count")?,
+            status: row
+                .try_get::<String, _>("status")
+                .context(CONTEXT)?
+                .parse()?,
+            attempts: get_i64("attempts")?,
+            run_at: get_i64("run_at")?,
+            locked_by: get_opt_text("locked_by")?,
+            claimed_at: get_opt_i64("claimed_at")?,
+            submit_started_at: get_opt_i64("submit_started_at")?,
+            kie_task_id: get_opt_text("kie_task_id")?,
+            kie_key_id: get_opt_text("kie_key_id")?,
+            error_class: get_opt_text("error_class")?,
+            error_message: get_opt_text("error_message")?,
+            tg_message_id: get_opt_i64("tg_message_id")?,
+            tg_file_id: get_opt_text("tg_file_id")?,
+            template_id: get_opt_text("template_id")?,
+            prompt: row.try_get("prompt").context(CONTEXT)?,
+            created_at: get_i64("created_at")?,
+            updated_at: get_i64("updated_at")?,
+            finished_at: get_opt_i64("finished_at")?,
+            ledger,
+        }))
+    }
+
+    /// Opens a write transaction holding the job's row, after checking the lease is current
+    /// and the move is legal. The caller performs its update and commits.
+    async fn begin_transition(
+        &self,
+        lease: &Lease,
+        to: JobStatus,
+        context: &'static str,
+    ) -> Result<(Transaction<'static, Any>, LockedJob), StoreError> {
+        let sql = match self.engine {
+            Engine::Sqlite => {
+                "SELECT j.status, j.attempt_token, j.user_id, j.order_id, o.unit_price
+                 FROM jobs j JOIN orders o ON o.id = j.order_id WHERE j.id = $1"
+            }
+            Engine::Postgres => {
+                "SELECT j.status, j.attempt_token, j.user_id, j.order_id, o.unit_price
+                 FROM jobs j JOIN orders o ON o.id = j.order_id WHERE j.id = $1
+                 FOR UPDATE OF j"
+            }
+        };
+        let mut tx = self.begin_write(context).await?;
+        let row = sqlx::query(sql)
+            .bind(lease.job_id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .context(context)?
+            .ok_or(StoreError::UnknownJob(lease.job_id))?;
+        let token: Option<String> = row.try_get("attempt_token").context(context)?;
+        if token.as_deref() != Some(lease.token.as_str()) {
+            return Err(StoreError::StaleLease(lease.job_id));
+        }
+        let from: JobStatus = row
+            .try_get::<String, _>("status")
+            .context(context)?
+            .parse()?;
+        if !from.can_move_to(to) {
+            return Err(StoreError::IllegalTransition {
+                job: lease.job_id,
+                from,
+                to,
+            });
+        }
+        let job = LockedJob {
+            user_id: UserId(row.try_get("user_id").context(context)?),
+            order_id: OrderId(row.try_get("order_id").context(context)?),
+            unit_price: row.try_get("unit_price").context(context)?,
+        };
+        Ok((tx, job))
+    }
+
+    async fn why_not_held(&self, job: JobId) -> Result<StoreError, StoreError> {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = $1")
+            .bind(job.0)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading a job")?;
+        Ok(match exists {
+            Some(_) => StoreError::StaleLease(job),
+            None => StoreError::UnknownJob(job),
+        })
+    }
+}
+
+struct LockedJob {
+    user_id: UserId,
+    order_id: OrderId,
+    unit_price: i64,
+}
+
+fn claimed_job_from_row(row: &AnyRow, token: &str) -> Result<ClaimedJob, StoreError> {
+    const CONTEXT: &str = "reading a claimed job";
+    Ok(ClaimedJob {
+        lease: Lease {
+            job_id: JobId(row.try_get("id").context(CONTEXT)?),
+            token: token.to_owned(),
+        },
+        order_id: OrderId(row.try_get("order_id").context(CONTEXT)?),
+        user_id: UserId(row.try_get("user_id").context(CONTEXT)?),
+        chat_id: row.try_get("chat_id").context(CONTEXT)?,
+        seq: row.try_get("seq").context(CONTEXT)?,
+        status: row
+            .try_get::<String, _>("status")
+            .context(CONTEXT)?
+            .parse()?,
+        attempts: row.try_get("attempts").context(CONTEXT)?,
+        submit_started_at: row.try_get("submit_started_at").context(CONTEXT)?,
+        kie_task_id: row.try_get("kie_task_id").context(CONTEXT)?,
+        kie_key_id: row.try_get("kie_key_id").context(CONTEXT)?,
+        photo_file_id: row.try_get("photo_file_id").context(CONTEXT)?,
+        template_id: row.try_get("template_id").context(CONTEXT)?,
+        prompt: row.try_get("prompt").context(CONTEXT)?,
+        generation: row.try_get("generation").context(CONTEXT)?,
+        language: row.try_get("language").context(CONTEXT)?,
+    })
+}

@@ -1,0 +1,215 @@
+//! The database: users and their credit ledger, orders, the job queue, worker liveness and
+//! dialog state, on SQLite (the embedded default) or PostgreSQL (production, scale-out).
+//!
+//! Both engines run the same runtime queries through sqlx's `Any` driver; where they differ
+//! (claiming jobs, write locks) the engine picks its own statement. Each engine has its own
+//! migrations. Every public operation is atomic: it commits whole or changes nothing.
+
+mod dialogs;
+mod error;
+mod jobs;
+mod orders;
+mod stats;
+mod users;
+mod workers;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Transaction};
+
+use crate::clock::{Clock, Millis, SystemClock};
+use crate::config::DatabaseUrl;
+
+pub use error::StoreError;
+pub use jobs::{ClaimedJob, Delivery, JobDetails, Lease, Refund};
+pub use orders::{NewOrder, OrderSummary, PlacedOrder};
+pub use stats::{Breach, QueueStats, WorkerStats};
+pub use users::{LedgerEntry, User};
+pub use workers::WorkerInfo;
+
+pub(crate) use error::ResultExt;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Queue rules that operators tune.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// At most this many jobs of one user are held by workers at once, so one user's large
+    /// order does not starve everyone else.
+    pub per_user_active_limit: u32,
+    /// A worker whose last heartbeat is older than this is presumed dead and loses its jobs.
+    pub worker_dead_after: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            per_user_active_limit: 5,
+            worker_dead_after: Duration::from_secs(90),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+    options: StoreOptions,
+    clock: Arc<dyn Clock>,
+}
+
+impl Store {
+    /// Opens the database (creating an SQLite file when missing) and brings its schema up to
+    /// date.
+    pub async fn connect(url: &DatabaseUrl, options: StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::open(url, options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database without touching its schema.
+    pub async fn open(url: &DatabaseUrl, options: StoreOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let engine = url.engine();
+        let connect_options = AnyConnectOptions::from_str(&driver_url(url)).map_err(|source| {
+            StoreError::Connect {
+                target: url.redacted(),
+                source,
+            }
+        })?;
+        let pool_options = match engine {
+            // Writers queue on SQLite's single write lock (BEGIN IMMEDIATE + busy timeout);
+            // a few connections let reads go on beside them.
+            Engine::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            for pragma in SQLITE_PRAGMAS {
+                                sqlx::query(*pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+            }
+            Engine::Postgres => AnyPoolOptions::new().max_connections(16),
+        };
+        let pool = pool_options
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(connect_options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                target: url.redacted(),
+                source,
+            })?;
+        Ok(Store {
+            pool,
+            engine,
+            options,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Replaces the clock (tests move time instead of sleeping).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The raw pool, for tests that must break the rules on purpose to prove the schema
+    /// refuses it.
+    #[doc(hidden)]
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    fn now(&self) -> Millis {
+        self.clock.now_millis()
+    }
+
+    /// A transaction that will write. SQLite takes its write lock up front: a deferred
+    /// transaction that reads, then writes, fails with SQLITE_BUSY instead of waiting when
+    /// another writer got there first.
+    async fn begin_write(
+        &self,
+        context: &'static str,
+    ) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+        .context(context)
+    }
+}
+
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA foreign_keys = ON",
+];
+
+/// The URL handed to the driver: an SQLite file is created when missing unless the URL
+/// says otherwise.
+fn driver_url(url: &DatabaseUrl) -> String {
+    let raw = url.expose();
+    if url.engine() == Engine::Sqlite && !raw.contains("mode=") {
+        let separator = if raw.contains('?') { '&' } else { '?' };
+        format!("{raw}{separator}mode=rwc")
+    } else {
+        raw.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sqlite_file_is_created_unless_the_url_chooses_a_mode() {
+        let url = |raw: &str| DatabaseUrl::parse(raw).expect("valid url");
+        assert_eq!(
+            driver_url(&url("sqlite://neurocards.db")),
+            "sqlite://neurocards.db?mode=rwc"
+        );
+        assert_eq!(
+            driver_url(&url("sqlite://a.db?cache=shared")),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            driver_url(&url("sqlite://a.db?mode=ro")),
+            "sqlite://a.db?mode=ro"
+        );
+        assert_eq!(driver_url(&url("postgres://u@h/db")), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,140 @@
+//! Worker liveness: one heartbeat per process, and the takeover of a dead worker's jobs.
+
+use super::{ResultExt, Store, StoreError};
+use crate::clock::millis_of;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerInfo {
+    pub id: String,
+    pub hostname: String,
+    pub pid: i64,
+}
+
+impl WorkerInfo {
+    /// A unique id for this process: host, pid and a random suffix, so a restarted process
+    /// never inherits the leases of its previous life.
+    pub fn for_this_process() -> WorkerInfo {
+        let hostname = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|name| !name.is_empty())
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned());
+        let pid = i64::from(std::process::id());
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        WorkerInfo {
+            id: format!("{hostname}-{pid}-{}", &suffix[..8]),
+            hostname,
+            pid,
+        }
+    }
+}
+
+impl Store {
+    pub async fn register_worker(&self, worker: &WorkerInfo) -> Result<(), StoreError> {
+        let now = self.now();
+        sqlx::query(
+            "INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at)
+             VALUES ($1, $2, $3, $4, $4)
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(worker.id.as_str())
+        .bind(worker.hostname.as_str())
+        .bind(worker.pid)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .context("registering a worker")?;
+        Ok(())
+    }
+
+    /// Proves the worker is alive. Fails with [`StoreError::WorkerPresumedDead`] when it was
+    /// already declared dead: its leases are gone and it must register again.
+    pub async fn heartbeat(&self, worker: &str) -> Result<(), StoreError> {
+        let updated = sqlx::query("UPDATE workers SET heartbeat_at = $2 WHERE id = $1")
+            .bind(worker)
+            .bind(self.now())
+            .execute(&self.pool)
+            .await
+            .context("recording a heartbeat")?
+            .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::WorkerPresumedDead(worker.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Takes back every job (and summary claim) held by a worker whose heartbeat is older
+    /// than `worker_dead_after`, or by no registered worker at all, and forgets the dead
+    /// workers. The jobs keep their phase, KIE task id and key id. Returns how many jobs
+    /// were taken back. Safe to run from every worker at once.
+    pub async fn requeue_jobs_of_dead_workers(&self) -> Result<u64, StoreError> {
+        const CONTEXT: &str = "taking back the jobs of dead workers";
+        let now = self.now();
+        let cutoff = now.saturating_sub(millis_of(self.options.worker_dead_after));
+        let mut tx = self.begin_write(CONTEXT).await?;
+        let jobs = sqlx::query(
+            "UPDATE jobs SET locked_by = NULL, attempt_token = NULL, claimed_at = NULL, updated_at = $1
+             WHERE locked_by IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM workers w
+                               WHERE w.id = jobs.locked_by AND w.heartbeat_at >= $2)",
+        )
+        .bind(now)
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE orders SET summary_claimed_by = NULL, summary_claimed_at = NULL
+             WHERE summary_claimed_by IS NOT NULL AND summary_sent_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM workers w
+                               WHERE w.id = orders.summary_claimed_by AND w.heartbeat_at >= $1)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        sqlx::query("DELETE FROM workers WHERE heartbeat_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await
+            .context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)?;
+        Ok(jobs)
+    }
+
+    /// A clean stop: hands every job the worker holds back to the queue at once (instead
+    /// of after `worker_dead_after`) and removes the worker. Returns how many jobs it held.
+    pub async fn deregister_worker(&self, worker: &str) -> Result<u64, StoreError> {
+        const CONTEXT: &str = "deregistering a worker";
+        let now = self.now();
+        let mut tx = self.begin_write(CONTEXT).await?;
+        let jobs = sqlx::query(
+            "UPDATE jobs SET locked_by = NULL, attempt_token = NULL, claimed_at = NULL, updated_at = $2
+             WHERE locked_by = $1",
+        )
+        .bind(worker)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE orders SET summary_claimed_by = NULL, summary_claimed_at = NULL
+             WHERE summary_claimed_by = $1 AND summary_sent_at IS NULL",
+        )
+        .bind(worker)
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        sqlx::query("DELETE FROM workers WHERE id = $1")
+            .bind(worker)
+            .execute(&mut *tx)
+            .await
+            .context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)?;
+        Ok(jobs)
+    }
+}
