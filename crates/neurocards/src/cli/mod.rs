@@ -36,9 +36,7 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::from_env().context("reading the configuration")?;
-    let store = Store::connect(&config.database_url, config.store.clone())
-        .await
-        .with_context(|| format!("opening the database {}", config.database_url.redacted()))?;
+    let store = Store::connect(&config.database_url, config.store.clone()).await?;
     let outcome = match cli.command {
         Command::Migrate => {
             println!("Database {} is up to date.", config.database_url.redacted());

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Transaction};
+use sqlx::{AnyConnection, AnyPool, Connection, Transaction};
 
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::DatabaseUrl;
@@ -87,6 +87,15 @@ impl Store {
                 source,
             }
         })?;
+        // One direct connection first: a pool that cannot connect only says it timed out,
+        // while this says why (refused, unknown database, bad password).
+        let probe = AnyConnection::connect_with(&connect_options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                target: url.redacted(),
+                source,
+            })?;
+        let _ = probe.close().await;
         let pool_options = match engine {
             // Writers queue on SQLite's single write lock (BEGIN IMMEDIATE + busy timeout);
             // a few connections let reads go on beside them.

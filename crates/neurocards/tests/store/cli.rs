@@ -1,0 +1,148 @@
+//! The `neurocards` binary's operator commands, run as a person would run them.
+
+use std::process::{Command, Output};
+
+use neurocards::store::Engine;
+
+use crate::harness::{place, user_with, TestDb};
+
+crate::both_engines!(
+    admin_commands_report_and_change_credits,
+    admin_check_exits_with_1_and_lists_a_breach,
+);
+
+fn neurocards(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_neurocards"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("running the neurocards binary")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn admin_commands_report_and_change_credits(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let url = db.url();
+    let user = user_with(&db.store, 42, 0).await;
+
+    let migrated = neurocards(&url, &["migrate"]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+
+    let granted = neurocards(&url, &["admin", "grant", "42", "5", "--reason", "welcome"]);
+    assert!(granted.status.success(), "{}", stderr(&granted));
+    assert!(
+        stdout(&granted).contains("Balance now 5"),
+        "{}",
+        stdout(&granted)
+    );
+
+    let taken = neurocards(&url, &["admin", "grant", "42", "-7"]);
+    assert_eq!(taken.status.code(), Some(1));
+    assert!(
+        stderr(&taken).contains("has 5 credits and 7 are needed"),
+        "{}",
+        stderr(&taken)
+    );
+
+    let unknown = neurocards(&url, &["admin", "grant", "7", "5"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("user 7 is not registered"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let balance = neurocards(&url, &["admin", "balance", "42"]);
+    assert!(balance.status.success(), "{}", stderr(&balance));
+    let text = stdout(&balance);
+    assert!(
+        text.contains("User 42 (@seller), language ru: 5 credits"),
+        "{text}"
+    );
+    assert!(text.contains("welcome"), "{text}");
+
+    let order = place(&db.store, user, 2).await;
+    let queue = neurocards(&url, &["admin", "queue"]);
+    assert!(queue.status.success(), "{}", stderr(&queue));
+    assert!(
+        stdout(&queue).contains("queued             2"),
+        "{}",
+        stdout(&queue)
+    );
+
+    let job_id = order.job_ids[0].to_string();
+    let job = neurocards(&url, &["admin", "job", &job_id]);
+    assert!(job.status.success(), "{}", stderr(&job));
+    assert!(stdout(&job).contains(&format!(
+        "Job {job_id} (video 1 of 2 in order {}",
+        order.order_id
+    )));
+    let missing = neurocards(&url, &["admin", "job", "999999"]);
+    assert_eq!(missing.status.code(), Some(1));
+
+    let check = neurocards(&url, &["admin", "check"]);
+    assert!(check.status.success(), "{}", stdout(&check));
+    assert!(stdout(&check).starts_with("All invariants hold"));
+}
+
+async fn admin_check_exits_with_1_and_lists_a_breach(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    user_with(&db.store, 1, 3).await;
+    sqlx::query("UPDATE users SET credits = 10 WHERE id = 1")
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+
+    let check = neurocards(&db.url(), &["admin", "check"]);
+
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stdout(&check).contains("user 1: balance 10 but ledger rows sum to 3"),
+        "{}",
+        stdout(&check)
+    );
+}
+
+#[test]
+fn a_malformed_variable_stops_the_command_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("x.db").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_neurocards"))
+        .args(["admin", "queue"])
+        .env("DATABASE_URL", &url)
+        .env("WORKER_CONCURRENCY", "lots")
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("WORKER_CONCURRENCY is invalid"), "{text}");
+    assert!(
+        !dir.path().join("x.db").exists(),
+        "nothing is opened with a bad configuration"
+    );
+}
+
+#[test]
+fn a_database_password_never_appears_in_an_error() {
+    let output = neurocards(
+        "postgres://app:s3cret-pw@127.0.0.1:1/neurocards",
+        &["admin", "queue"],
+    );
+
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("postgres://app:***@127.0.0.1:1/neurocards"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret-pw"), "{text}");
+}

@@ -1,0 +1,13 @@
+//! The store's conformance suite: every test runs once on SQLite and once on PostgreSQL.
+
+mod harness;
+
+mod check;
+mod cli;
+mod dialogs;
+mod ledger;
+mod orders;
+mod property;
+mod queue;
+mod summaries;
+mod workers;
