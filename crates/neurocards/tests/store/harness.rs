@@ -13,7 +13,7 @@ use neurocards::domain::{OrderId, UserId};
 use neurocards::store::{Engine, NewOrder, PlacedOrder, Store, StoreOptions, WorkerInfo};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 
-pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
 
 /// A fixed starting time, so tests never depend on the machine's clock.
 pub const T0: i64 = 1_800_000_000_000;
