@@ -74,12 +74,16 @@ async fn run(store: &Store, jobs: i64, claimers: usize) -> anyhow::Result<(f64, 
                 for (i, job) in batch.iter().enumerate() {
                     // Nine in ten delivered through every phase, one in ten failed and refunded.
                     if i % 10 == 9 {
-                        store.fail_job(&job.lease, ErrorClass::Temporary, "bench").await?;
+                        store
+                            .fail_job(&job.lease, ErrorClass::Temporary, "bench")
+                            .await?;
                     } else {
                         store.mark_submit_started(&job.lease).await?;
                         store.record_task(&job.lease, "task", "key").await?;
                         store.mark_delivering(&job.lease).await?;
-                        store.mark_delivered(&job.lease, &Delivery::default()).await?;
+                        store
+                            .mark_delivered(&job.lease, &Delivery::default())
+                            .await?;
                     }
                 }
             }
@@ -91,7 +95,10 @@ async fn run(store: &Store, jobs: i64, claimers: usize) -> anyhow::Result<(f64, 
     }
     let jobs_per_s = jobs as f64 / started.elapsed().as_secs_f64();
     claim_times.sort();
-    let p50 = claim_times.get(claim_times.len() / 2).copied().unwrap_or_default();
+    let p50 = claim_times
+        .get(claim_times.len() / 2)
+        .copied()
+        .unwrap_or_default();
     let breaches = store.check_invariants().await?;
     anyhow::ensure!(breaches.is_empty(), "invariants broken: {breaches:?}");
     Ok((orders_per_s, jobs_per_s, p50))
@@ -137,7 +144,9 @@ async fn scratch_database(engine: Engine) -> anyhow::Result<(String, Cleanup)> {
             url.set_path(&name);
             let cleanup = Box::pin(async move {
                 let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut admin).await?;
+                sqlx::raw_sql(AssertSqlSafe(drop))
+                    .execute(&mut admin)
+                    .await?;
                 Ok(())
             });
             Ok((url.to_string(), cleanup))
