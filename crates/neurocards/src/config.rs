@@ -98,9 +98,11 @@ impl fmt::Debug for DatabaseUrl {
 }
 
 /// One KIE API key. `id` names it in logs, the database and `admin keys` without revealing it.
+/// Keys of one `account` share that account's create limit.
 #[derive(Clone, Debug)]
 pub struct KieKey {
     pub id: String,
+    pub account: String,
     pub secret: SecretString,
 }
 
@@ -123,6 +125,25 @@ pub struct Config {
     pub templates_file: Option<PathBuf>,
     pub free_credits: i64,
     pub max_photo_mb: u64,
+    pub kie: KieLimits,
+}
+
+/// How the worker paces and retries its KIE calls.
+#[derive(Clone, Debug)]
+pub struct KieLimits {
+    /// Accepted createTask calls per account per `create_window` (KIE: 20 per 10 s).
+    pub create_limit: u32,
+    pub create_window: Duration,
+    /// Status queries per key per second (KIE: 10).
+    pub status_per_second: u32,
+    /// The longest any one request to KIE may take.
+    pub request_timeout: Duration,
+    /// The first pause between two status queries of a young task.
+    pub poll_first_interval: Duration,
+    /// Attempts per video, the first included.
+    pub max_attempts: u32,
+    /// The first retry's delay; each later one doubles.
+    pub retry_base_delay: Duration,
 }
 
 /// Where variables come from: the process environment in production, a map in tests.
@@ -216,6 +237,31 @@ impl Config {
                 "a whole number of megabytes between 1 and 20",
                 |s| s.parse::<u64>().ok().filter(|n| (1..=20).contains(n)),
             )?,
+            kie: KieLimits {
+                create_limit: vars.parse(
+                    "KIE_CREATE_LIMIT",
+                    20,
+                    "a whole number of creates of at least 1",
+                    |s| s.parse::<u32>().ok().filter(|n| *n >= 1),
+                )?,
+                create_window: vars.duration("KIE_CREATE_WINDOW", Duration::from_secs(10))?,
+                status_per_second: vars.parse(
+                    "KIE_STATUS_PER_SECOND",
+                    10,
+                    "a whole number of queries of at least 1",
+                    |s| s.parse::<u32>().ok().filter(|n| *n >= 1),
+                )?,
+                request_timeout: vars.duration("KIE_TIMEOUT", Duration::from_secs(60))?,
+                poll_first_interval: vars
+                    .duration("POLL_FIRST_INTERVAL", Duration::from_secs(3))?,
+                max_attempts: vars.parse(
+                    "MAX_ATTEMPTS",
+                    3,
+                    "a whole number of attempts between 1 and 10",
+                    |s| s.parse::<u32>().ok().filter(|n| (1..=10).contains(n)),
+                )?,
+                retry_base_delay: vars.duration("RETRY_BASE_DELAY", Duration::from_secs(10))?,
+            },
         })
     }
 
@@ -239,18 +285,24 @@ impl Config {
     }
 }
 
-/// `KIE_API_KEY`, then `KIE_API_KEY_1`, `KIE_API_KEY_2`, … up to the first gap.
+/// `KIE_API_KEY`, then `KIE_API_KEY_1`, `KIE_API_KEY_2`, … up to the first gap. Each key is
+/// its own account unless `KIE_ACCOUNT_OF_KEY_n` (or `KIE_ACCOUNT_OF_KEY` for the single
+/// key) names a shared one.
 fn kie_keys(vars: &Reader<'_>) -> Vec<KieKey> {
-    let single = vars.text("KIE_API_KEY").map(|secret| KieKey {
-        id: "KIE_API_KEY".to_owned(),
+    let key = |id: String, suffix: &str, secret: String| KieKey {
+        account: vars
+            .text(&format!("KIE_ACCOUNT_OF_KEY{suffix}"))
+            .unwrap_or_else(|| id.clone()),
+        id,
         secret: SecretString::from(secret),
-    });
+    };
+    let single = vars
+        .text("KIE_API_KEY")
+        .map(|secret| key("KIE_API_KEY".to_owned(), "", secret));
     let numbered = (1..)
         .map_while(|n| {
-            vars.text(&format!("KIE_API_KEY_{n}")).map(|secret| KieKey {
-                id: format!("KIE_API_KEY_{n}"),
-                secret: SecretString::from(secret),
-            })
+            vars.text(&format!("KIE_API_KEY_{n}"))
+                .map(|secret| key(format!("KIE_API_KEY_{n}"), &format!("_{n}"), secret))
         })
         .collect::<Vec<_>>();
     single.into_iter().chain(numbered).collect()
@@ -383,10 +435,14 @@ mod tests {
             ("KIE_API_KEY_1", "k1"),
             ("KIE_API_KEY_2", "k2"),
             ("KIE_API_KEY_4", "after-a-gap"),
+            ("KIE_ACCOUNT_OF_KEY_1", "acme"),
+            ("KIE_ACCOUNT_OF_KEY_2", "acme"),
         ]))
         .expect("parses");
         let ids: Vec<_> = config.kie_keys.iter().map(|k| k.id.as_str()).collect();
         assert_eq!(ids, ["KIE_API_KEY", "KIE_API_KEY_1", "KIE_API_KEY_2"]);
+        let accounts: Vec<_> = config.kie_keys.iter().map(|k| k.account.as_str()).collect();
+        assert_eq!(accounts, ["KIE_API_KEY", "acme", "acme"]);
     }
 
     #[test]

@@ -9,7 +9,9 @@ use clap::Subcommand;
 
 use crate::clock::Millis;
 use crate::domain::{JobId, UserId};
-use crate::store::{Breach, JobDetails, LedgerEntry, QueueStats, Store, StoreError, User};
+use crate::store::{
+    Breach, JobDetails, KeyHealth, KeyState, LedgerEntry, QueueStats, Store, StoreError, User,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -30,6 +32,17 @@ pub enum AdminCommand {
     Job { job_id: i64 },
     /// Check the data invariants; exit status 1 when any is broken.
     Check,
+    /// KIE keys and their health; `admin keys enable <KEY_ID>` puts a key back in rotation.
+    Keys {
+        #[command(subcommand)]
+        action: Option<KeysAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Put a key taken out of rotation (after 401/402) back in.
+    Enable { key_id: String },
 }
 
 pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCode> {
@@ -80,6 +93,30 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
                     eprintln!("Job {job_id} does not exist.");
                     Ok(ExitCode::FAILURE)
                 }
+            }
+        }
+        AdminCommand::Keys { action: None } => {
+            let keys = store.key_health().await.context("reading key health")?;
+            print!(
+                "{}",
+                format_keys(
+                    &keys,
+                    crate::clock::Clock::now_millis(&crate::clock::SystemClock)
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Keys {
+            action: Some(KeysAction::Enable { key_id }),
+        } => {
+            if store.enable_key(&key_id).await.context("enabling a key")? {
+                println!(
+                    "Key {key_id} is back in rotation (workers pick this up within a heartbeat)."
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("Key {key_id} is unknown: a worker registers its keys when it starts.");
+                Ok(ExitCode::FAILURE)
             }
         }
         AdminCommand::Check => {
@@ -219,6 +256,40 @@ pub fn format_job(job: &JobDetails) -> String {
             entry.delta,
             entry.kind,
             entry.reason.as_deref().unwrap_or("-")
+        );
+    }
+    out
+}
+
+pub fn format_keys(keys: &[KeyHealth], now: Millis) -> String {
+    if keys.is_empty() {
+        return "No KIE keys registered yet: a worker registers its keys when it starts.\n"
+            .to_owned();
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  {:<20} {:<16} {:<9} detail",
+        "key", "account", "state"
+    );
+    for key in keys {
+        let state = if key.state == KeyState::Cooling && !key.usable_at(now) {
+            "cooling"
+        } else if key.state == KeyState::Disabled {
+            "DISABLED"
+        } else {
+            "healthy"
+        };
+        let mut detail = key.reason.clone().unwrap_or_default();
+        if let (KeyState::Cooling, Some(until)) = (key.state, key.until) {
+            if until > now {
+                detail = format!("until {} ({detail})", timestamp(until));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<16} {:<9} {detail}",
+            key.key_id, key.account, state
         );
     }
     out

@@ -1,6 +1,7 @@
 //! The command line: `neurocards migrate`, `neurocards admin …`.
 
 mod admin;
+pub mod worker;
 
 use std::process::ExitCode;
 
@@ -29,7 +30,10 @@ pub struct Cli {
 pub enum Command {
     /// Create or upgrade the database schema, then exit.
     Migrate,
-    /// Operator commands: credits, the queue, jobs, invariant checks.
+    /// Run the generation worker pool alone (any number, on any machines, sharing one
+    /// PostgreSQL database). Stops cleanly on SIGTERM, handing its jobs back.
+    Worker,
+    /// Operator commands: credits, the queue, jobs, keys, invariant checks.
     #[command(subcommand)]
     Admin(AdminCommand),
 }
@@ -42,6 +46,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("Database {} is up to date.", config.database_url.redacted());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Worker => worker::run(&config, store.clone())
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Admin(command) => admin::run(&store, command).await,
     };
     store.close().await;

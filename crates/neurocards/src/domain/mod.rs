@@ -1,10 +1,14 @@
 //! Pure domain logic: no I/O here, so every rule is tested by plain unit tests.
 
+pub mod callback;
 pub mod error_class;
+pub mod generation;
 pub mod ids;
+pub mod image;
 pub mod job_status;
 pub mod ledger;
 pub mod pricing;
+pub mod retry;
 
 pub use error_class::ErrorClass;
 pub use ids::{JobId, OrderId, UserId};

@@ -31,6 +31,8 @@ pub struct ClaimedJob {
     pub user_id: UserId,
     pub chat_id: i64,
     pub seq: i64,
+    /// Videos in the order, for "video 2 of 3".
+    pub video_count: i64,
     pub status: JobStatus,
     /// Failed attempts so far that were retried.
     pub attempts: i64,
@@ -148,7 +150,7 @@ const POSTGRES_CLAIM: &str = "
 
 const CLAIMED_JOBS: &str = "
     SELECT j.id, j.order_id, j.user_id, j.seq, j.status, j.attempts, j.submit_started_at,
-           j.kie_task_id, j.kie_key_id, o.chat_id, o.photo_file_id, o.template_id, o.prompt,
+           j.kie_task_id, j.kie_key_id, o.chat_id, o.video_count, o.photo_file_id, o.template_id, o.prompt,
            o.generation, o.language
     FROM jobs j JOIN orders o ON o.id = j.order_id
     WHERE j.attempt_token = $1
@@ -547,6 +549,7 @@ fn claimed_job_from_row(row: &AnyRow, token: &str) -> Result<ClaimedJob, StoreEr
         user_id: UserId(row.try_get("user_id").context(CONTEXT)?),
         chat_id: row.try_get("chat_id").context(CONTEXT)?,
         seq: row.try_get("seq").context(CONTEXT)?,
+        video_count: row.try_get("video_count").context(CONTEXT)?,
         status: row
             .try_get::<String, _>("status")
             .context(CONTEXT)?

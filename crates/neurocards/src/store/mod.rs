@@ -8,6 +8,7 @@
 mod dialogs;
 mod error;
 mod jobs;
+mod keys;
 mod orders;
 mod stats;
 mod users;
@@ -25,6 +26,7 @@ use crate::config::DatabaseUrl;
 
 pub use error::StoreError;
 pub use jobs::{ClaimedJob, Delivery, JobDetails, Lease, Refund};
+pub use keys::{KeyHealth, KeyState};
 pub use orders::{NewOrder, OrderSummary, PlacedOrder};
 pub use stats::{Breach, QueueStats, WorkerStats};
 pub use users::{LedgerEntry, User};
@@ -141,6 +143,11 @@ impl Store {
             Engine::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    /// The clock the store stamps times with; the worker measures with the same one.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 
     pub fn engine(&self) -> Engine {

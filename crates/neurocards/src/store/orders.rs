@@ -242,6 +242,20 @@ impl Store {
         Ok(updated == 1)
     }
 
+    /// Gives up a summary claim that could not be sent, so a later sweep tries again.
+    pub async fn release_summary(&self, order: OrderId, worker: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE orders SET summary_claimed_by = NULL, summary_claimed_at = NULL
+             WHERE id = $1 AND summary_claimed_by = $2 AND summary_sent_at IS NULL",
+        )
+        .bind(order.0)
+        .bind(worker)
+        .execute(&self.pool)
+        .await
+        .context("releasing an order summary claim")?;
+        Ok(())
+    }
+
     /// Orders whose jobs have all ended and whose summary nobody sent or holds: a sweep
     /// sends them, in case the worker that ended the last job died first.
     pub async fn orders_awaiting_summary(&self, limit: i64) -> Result<Vec<OrderId>, StoreError> {

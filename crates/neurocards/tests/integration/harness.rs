@@ -35,6 +35,13 @@ impl TestDb {
     }
 
     pub async fn with_options(engine: Engine, options: StoreOptions) -> TestDb {
+        let db = TestDb::real_time(engine, options).await;
+        let store = db.store.clone().with_clock(Arc::new(db.clock.clone()));
+        TestDb { store, ..db }
+    }
+
+    /// A database whose store reads the real clock (for tests that run real servers).
+    pub async fn real_time(engine: Engine, options: StoreOptions) -> TestDb {
         let (url, cleanup) = match engine {
             Engine::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary directory for SQLite");
@@ -61,8 +68,7 @@ impl TestDb {
         let clock = ManualClock::starting_at(T0);
         let store = Store::connect(&database_url, options)
             .await
-            .expect("opening the test database")
-            .with_clock(Arc::new(clock.clone()));
+            .expect("opening the test database");
         TestDb {
             store,
             clock,

@@ -1,7 +1,5 @@
 //! The store's conformance suite: every test runs once on SQLite and once on PostgreSQL.
 
-mod harness;
-
 mod check;
 mod cli;
 mod dialogs;

@@ -1,0 +1,317 @@
+//! A fake of the Telegram Bot API, answering what teloxide 0.17 (teloxide-core 0.13) parses.
+//!
+//! A test acts as users (`send_text`, `send_photo`, `press_button`…), which queues updates for
+//! `getUpdates`, and reads back what the bot did (`sent`, `calls`). Faults (`inject`) make the
+//! next calls fail the way Telegram does.
+
+mod error;
+mod faults;
+mod methods;
+mod params;
+mod routes;
+mod sending;
+mod state;
+mod types;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::server::{self, Server};
+use state::Shared;
+
+/// How the emulator behaves.
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    pub token: String,
+    pub bot_username: String,
+    /// Answer 429 beyond 1 send per second per chat and 30 per second overall.
+    pub enforce_limits: bool,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        TelegramConfig {
+            token: "123456:TEST-TOKEN".to_owned(),
+            bot_username: "neurocards_test_bot".to_owned(),
+            enforce_limits: false,
+        }
+    }
+}
+
+/// A user the test acts as; its id is also its private chat's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestUser {
+    pub id: i64,
+    pub first_name: String,
+    pub username: Option<String>,
+    pub language_code: Option<String>,
+}
+
+impl TestUser {
+    pub fn new(id: i64, language_code: &str) -> TestUser {
+        TestUser {
+            id,
+            first_name: format!("User{id}"),
+            username: Some(format!("user{id}")),
+            language_code: Some(language_code.to_owned()),
+        }
+    }
+}
+
+/// A failure Telegram may answer with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The next call of `method` gets 429 "Too Many Requests: retry after N".
+    TooManyRequests { method: String, retry_after: u32 },
+    /// The next call of `method` gets 500 "Internal Server Error".
+    ServerError { method: String },
+    /// Every send to the chat gets 403 "Forbidden: bot was blocked by the user" until cleared.
+    Blocked { chat_id: i64 },
+    /// The next sendVideo by URL gets 400 "Bad Request: failed to get HTTP URL content".
+    RefuseVideoUrl,
+}
+
+/// A message the bot sent, in its current (possibly edited) state.
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    pub message_id: i64,
+    pub chat_id: i64,
+    pub kind: SentKind,
+    /// The text, or the caption of a media message.
+    pub text: Option<String>,
+    pub reply_markup: Option<Value>,
+    pub edits: usize,
+    /// Deleted by deleteMessage; such messages stay in `sent` so that counts do not shrink.
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentKind {
+    Text,
+    Video {
+        source: VideoSource,
+        file_id: String,
+    },
+    Photo,
+    Invoice {
+        payload: String,
+        currency: String,
+        amount: i64,
+    },
+    /// Another kind of message, by its field name ("document"…).
+    Other(String),
+}
+
+/// Where a sent video came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoSource {
+    Url(String),
+    FileId(String),
+    Upload {
+        bytes: usize,
+        file_name: Option<String>,
+    },
+}
+
+/// One Bot API call.
+#[derive(Debug, Clone)]
+pub struct RecordedCall {
+    /// The canonical lowerCamel name, e.g. "sendVideo", whatever case the client used.
+    pub method: String,
+    pub token_ok: bool,
+    /// The parameters; an uploaded file appears as `"<upload n bytes>"`.
+    pub params: Value,
+}
+
+/// An answerPreCheckoutQuery the bot made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreCheckoutAnswer {
+    pub query_id: String,
+    pub ok: bool,
+    pub error_message: Option<String>,
+}
+
+/// A running Telegram emulator; it stops when dropped.
+#[derive(Debug)]
+pub struct TelegramEmulator {
+    shared: Arc<Shared>,
+    server: Server,
+}
+
+impl TelegramEmulator {
+    /// Starts on a free port of 127.0.0.1.
+    pub async fn start(config: TelegramConfig) -> std::io::Result<TelegramEmulator> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
+    }
+
+    /// Starts on `addr`, which must be a loopback address.
+    pub async fn start_on(
+        addr: SocketAddr,
+        config: TelegramConfig,
+    ) -> std::io::Result<TelegramEmulator> {
+        let listener = server::bind(addr).await?;
+        let shared = Arc::new(Shared::new(config));
+        let router = routes::router(Arc::clone(&shared));
+        let server = server::spawn(listener, router, shared.cancel.clone())?;
+        Ok(TelegramEmulator { shared, server })
+    }
+
+    /// `http://127.0.0.1:PORT`, for `Bot::new(token).set_api_url(url)`.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    pub fn token(&self) -> String {
+        self.shared.config.token.clone()
+    }
+
+    /// A private text message from `user`; a text starting with `/` gets a bot_command entity.
+    pub fn send_text(&self, user: &TestUser, text: &str) -> i64 {
+        let id = self.shared.lock().user_text(user, text);
+        self.shared.updates.notify_waiters();
+        id
+    }
+
+    /// A photo from `user`: three sizes (the largest last), all serving `bytes`.
+    pub fn send_photo(&self, user: &TestUser, bytes: Vec<u8>) -> i64 {
+        let id = self.shared.lock().user_photo(user, bytes.into());
+        self.shared.updates.notify_waiters();
+        id
+    }
+
+    /// A file sent as a document (uncompressed image, PDF…).
+    pub fn send_document(
+        &self,
+        user: &TestUser,
+        bytes: Vec<u8>,
+        file_name: &str,
+        mime_type: &str,
+    ) -> i64 {
+        let id = self
+            .shared
+            .lock()
+            .user_document(user, bytes.into(), file_name, mime_type);
+        self.shared.updates.notify_waiters();
+        id
+    }
+
+    /// A private message from `user` with `fields` merged in, e.g. `{"sticker": {…}}`.
+    pub fn send_message_json(&self, user: &TestUser, fields: Value) -> i64 {
+        let id = self.shared.lock().user_message(user, fields);
+        self.shared.updates.notify_waiters();
+        id
+    }
+
+    /// Queues a raw update; `update_id` is assigned when missing.
+    pub fn push_update(&self, update: Value) {
+        self.shared.lock().push_update(update);
+        self.shared.updates.notify_waiters();
+    }
+
+    /// `user` presses an inline button with `data` on the bot's message `message_id`;
+    /// returns the callback query id.
+    pub fn press_button(&self, user: &TestUser, message_id: i64, data: &str) -> String {
+        let id = self.shared.lock().press_button(user, message_id, data);
+        self.shared.updates.notify_waiters();
+        id
+    }
+
+    /// `user` confirms paying an invoice: a pre_checkout_query update; returns its id.
+    pub fn pre_checkout(
+        &self,
+        user: &TestUser,
+        currency: &str,
+        total_amount: i64,
+        payload: &str,
+    ) -> String {
+        let id = self
+            .shared
+            .lock()
+            .pre_checkout(user, currency, total_amount, payload);
+        self.shared.updates.notify_waiters();
+        id
+    }
+
+    /// The payment went through: a message with `successful_payment`; returns its id.
+    pub fn successful_payment(
+        &self,
+        user: &TestUser,
+        currency: &str,
+        total_amount: i64,
+        payload: &str,
+        charge_id: &str,
+    ) -> i64 {
+        let fields = json!({"successful_payment": {
+            "currency": currency,
+            "total_amount": total_amount,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "",
+        }});
+        self.send_message_json(user, fields)
+    }
+
+    /// Stores `bytes` as a file; the id is servable by getFile.
+    pub fn add_file(&self, bytes: Vec<u8>) -> String {
+        self.shared.lock().add_photo_file(bytes.into())
+    }
+
+    /// The bot's messages in `chat_id`, in send order, each in its current state.
+    pub fn sent(&self, chat_id: i64) -> Vec<SentMessage> {
+        self.shared.lock().sent(chat_id)
+    }
+
+    /// Every Bot API call, in order.
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.shared.lock().calls.clone()
+    }
+
+    /// Waits until at least `count` messages were sent to `chat_id`, or `timeout`; returns
+    /// `sent(chat_id)` either way.
+    pub async fn wait_for_sent(
+        &self,
+        chat_id: i64,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<SentMessage> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.sent.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a send between the check and the wait still wakes us.
+            notified.as_mut().enable();
+            let sent = self.sent(chat_id);
+            if sent.len() >= count || tokio::time::Instant::now() >= deadline {
+                return sent;
+            }
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Callback query ids answered by answerCallbackQuery, in order.
+    pub fn answered_callbacks(&self) -> Vec<String> {
+        self.shared.lock().answered_callbacks.clone()
+    }
+
+    /// answerPreCheckoutQuery calls, in order.
+    pub fn pre_checkout_answers(&self) -> Vec<PreCheckoutAnswer> {
+        self.shared.lock().pre_checkout_answers.clone()
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock().faults.push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// Stops the server (as dropping the handle does).
+    pub fn shutdown(self) {}
+}

@@ -1,0 +1,371 @@
+//! What the Telegram emulator remembers: the update queue, the bot's messages, files, calls.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::faults::SendLimiter;
+use super::types::{self, FileMeta};
+use super::{Fault, PreCheckoutAnswer, RecordedCall, SentMessage, TelegramConfig, TestUser};
+
+/// State shared by the handlers and the handle. The mutex is never held across an `.await`;
+/// waiters use the `Notify`s, registering before they look at the state.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<TgState>,
+    pub config: TelegramConfig,
+    pub cancel: CancellationToken,
+    /// Woken when an update is queued (long-polling getUpdates).
+    pub updates: Notify,
+    /// Woken after each successful method call (`wait_for_sent`).
+    pub sent: Notify,
+}
+
+impl Shared {
+    pub(crate) fn new(config: TelegramConfig) -> Shared {
+        // The bot's id is the number before the colon of its token, as in Telegram.
+        let bot_id = config
+            .token
+            .split(':')
+            .next()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or(1);
+        Shared {
+            state: Mutex::new(TgState::new(bot_id, config.bot_username.clone())),
+            config,
+            cancel: CancellationToken::new(),
+            updates: Notify::new(),
+            sent: Notify::new(),
+        }
+    }
+
+    /// Poisoning is ignored: the state is plain data, consistent between statements, and one
+    /// panicking handler must not fail every later call.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, TgState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StoredFile {
+    pub meta: FileMeta,
+    pub path: String,
+    pub bytes: Bytes,
+}
+
+/// A message the bot sent: the summary tests read, and the Message object the API returns.
+#[derive(Debug, Clone)]
+pub(crate) struct BotMessage {
+    pub summary: SentMessage,
+    pub json: Value,
+}
+
+#[derive(Debug)]
+pub(crate) struct TgState {
+    pub bot_id: i64,
+    pub bot_username: String,
+    users: HashMap<i64, TestUser>,
+    /// Unconfirmed updates, oldest first, with their ids.
+    updates: VecDeque<(i64, Value)>,
+    next_update_id: i64,
+    next_message_id: i64,
+    next_file: u64,
+    next_query: u64,
+    pub messages: Vec<BotMessage>,
+    files: HashMap<String, StoredFile>,
+    pub calls: Vec<RecordedCall>,
+    pub answered_callbacks: Vec<String>,
+    pub pre_checkout_answers: Vec<PreCheckoutAnswer>,
+    pub faults: Vec<Fault>,
+    pub limiter: SendLimiter,
+    pub webhook_url: Option<String>,
+    pub commands: Value,
+}
+
+impl TgState {
+    fn new(bot_id: i64, bot_username: String) -> TgState {
+        TgState {
+            bot_id,
+            bot_username,
+            users: HashMap::new(),
+            updates: VecDeque::new(),
+            next_update_id: 1,
+            next_message_id: 1,
+            next_file: 1,
+            next_query: 1,
+            messages: Vec::new(),
+            files: HashMap::new(),
+            calls: Vec::new(),
+            answered_callbacks: Vec::new(),
+            pre_checkout_answers: Vec::new(),
+            faults: Vec::new(),
+            limiter: SendLimiter::default(),
+            webhook_url: None,
+            commands: json!([]),
+        }
+    }
+
+    // --- updates ---
+
+    /// Queues `update`, giving it the next `update_id` unless it has one.
+    pub(crate) fn push_update(&mut self, mut update: Value) -> i64 {
+        let id = match update.get("update_id").and_then(Value::as_i64) {
+            Some(id) => id,
+            None => {
+                let id = self.next_update_id;
+                update["update_id"] = json!(id);
+                id
+            }
+        };
+        self.next_update_id = self.next_update_id.max(id + 1);
+        self.updates.push_back((id, update));
+        id
+    }
+
+    /// getUpdates: `offset` confirms (drops) every update below it, a negative offset keeps
+    /// only the last `-offset`; then up to `limit` updates are returned, and stay queued until
+    /// confirmed.
+    pub(crate) fn take_updates(&mut self, offset: Option<i64>, limit: usize) -> Vec<Value> {
+        match offset {
+            Some(offset) if offset < 0 => {
+                let keep = usize::try_from(offset.unsigned_abs()).unwrap_or(usize::MAX);
+                while self.updates.len() > keep {
+                    self.updates.pop_front();
+                }
+            }
+            Some(offset) => self.updates.retain(|(id, _)| *id >= offset),
+            None => {}
+        }
+        self.updates
+            .iter()
+            .take(limit)
+            .map(|(_, u)| u.clone())
+            .collect()
+    }
+
+    pub(crate) fn pending_updates(&self) -> usize {
+        self.updates.len()
+    }
+
+    pub(crate) fn clear_updates(&mut self) {
+        self.updates.clear();
+    }
+
+    // --- acting as users ---
+
+    fn remember(&mut self, user: &TestUser) {
+        self.users.insert(user.id, user.clone());
+    }
+
+    pub(crate) fn next_message_id(&mut self) -> i64 {
+        let id = self.next_message_id;
+        self.next_message_id += 1;
+        id
+    }
+
+    /// A private message from `user` with `fields` merged in; queued as an update.
+    pub(crate) fn user_message(&mut self, user: &TestUser, fields: Value) -> i64 {
+        self.remember(user);
+        let message_id = self.next_message_id();
+        let mut message = json!({
+            "message_id": message_id,
+            "from": types::user(user),
+            "chat": types::chat(user.id, Some(user)),
+            "date": types::now_unix(),
+        });
+        if let (Some(message), Value::Object(fields)) = (message.as_object_mut(), fields) {
+            message.extend(fields);
+        }
+        self.push_update(json!({"message": message}));
+        message_id
+    }
+
+    pub(crate) fn user_text(&mut self, user: &TestUser, text: &str) -> i64 {
+        let mut fields = json!({"text": text});
+        if let Some(entities) = types::command_entities(text) {
+            fields["entities"] = entities;
+        }
+        self.user_message(user, fields)
+    }
+
+    pub(crate) fn user_photo(&mut self, user: &TestUser, bytes: Bytes) -> i64 {
+        let sizes: Vec<FileMeta> = (0..3)
+            .map(|_| self.store_file(FileKind::Photo, bytes.clone()).meta)
+            .collect();
+        self.user_message(user, json!({"photo": types::photo_sizes(&sizes)}))
+    }
+
+    pub(crate) fn user_document(
+        &mut self,
+        user: &TestUser,
+        bytes: Bytes,
+        file_name: &str,
+        mime_type: &str,
+    ) -> i64 {
+        let extension = file_name.rsplit_once('.').map_or("bin", |(_, ext)| ext);
+        let file = self.store_file(FileKind::Document(extension), bytes);
+        let document = types::document(&file.meta, Some(file_name), Some(mime_type));
+        self.user_message(user, json!({"document": document}))
+    }
+
+    pub(crate) fn press_button(&mut self, user: &TestUser, message_id: i64, data: &str) -> String {
+        self.remember(user);
+        let id = self.next_query_id("cbq");
+        let mut query = json!({
+            "id": id,
+            "from": types::user(user),
+            "chat_instance": format!("ci{}", user.id),
+            "data": data,
+        });
+        if let Some(message) = self.message(user.id, message_id) {
+            query["message"] = message.json.clone();
+        }
+        self.push_update(json!({"callback_query": query}));
+        id
+    }
+
+    pub(crate) fn pre_checkout(
+        &mut self,
+        user: &TestUser,
+        currency: &str,
+        total_amount: i64,
+        payload: &str,
+    ) -> String {
+        self.remember(user);
+        let id = self.next_query_id("pcq");
+        self.push_update(json!({"pre_checkout_query": {
+            "id": id,
+            "from": types::user(user),
+            "currency": currency,
+            "total_amount": total_amount,
+            "invoice_payload": payload,
+        }}));
+        id
+    }
+
+    fn next_query_id(&mut self, prefix: &str) -> String {
+        let id = format!("{prefix}{}", self.next_query);
+        self.next_query += 1;
+        id
+    }
+
+    // --- chats and messages ---
+
+    pub(crate) fn chat(&self, chat_id: i64) -> Value {
+        types::chat(chat_id, self.users.get(&chat_id))
+    }
+
+    /// The start of a Message the bot sends to `chat_id`.
+    pub(crate) fn bot_message(&mut self, chat_id: i64) -> Value {
+        json!({
+            "message_id": self.next_message_id(),
+            "from": types::bot_user(self.bot_id, &self.bot_username),
+            "chat": self.chat(chat_id),
+            "date": types::now_unix(),
+        })
+    }
+
+    pub(crate) fn message(&self, chat_id: i64, message_id: i64) -> Option<&BotMessage> {
+        self.messages.iter().find(|m| {
+            m.summary.chat_id == chat_id && m.summary.message_id == message_id && !m.summary.deleted
+        })
+    }
+
+    pub(crate) fn message_mut(&mut self, chat_id: i64, message_id: i64) -> Option<&mut BotMessage> {
+        self.messages.iter_mut().find(|m| {
+            m.summary.chat_id == chat_id && m.summary.message_id == message_id && !m.summary.deleted
+        })
+    }
+
+    pub(crate) fn sent(&self, chat_id: i64) -> Vec<SentMessage> {
+        self.messages
+            .iter()
+            .filter(|m| m.summary.chat_id == chat_id)
+            .map(|m| m.summary.clone())
+            .collect()
+    }
+
+    // --- files ---
+
+    pub(crate) fn store_file(&mut self, kind: FileKind<'_>, bytes: Bytes) -> StoredFile {
+        let n = self.next_file;
+        self.next_file += 1;
+        let (file_id, path) = match kind {
+            FileKind::Photo => {
+                let id = format!("file_{n}");
+                let path = format!("photos/{id}.jpg");
+                (id, path)
+            }
+            FileKind::Document(extension) => {
+                let id = format!("file_{n}");
+                let path = format!("documents/{id}.{extension}");
+                (id, path)
+            }
+            FileKind::Video => {
+                let id = format!("video_{n}");
+                let path = format!("videos/{id}.mp4");
+                (id, path)
+            }
+        };
+        let file = StoredFile {
+            meta: FileMeta {
+                unique_id: format!("u{file_id}"),
+                file_id: file_id.clone(),
+                size: bytes.len(),
+            },
+            path,
+            bytes,
+        };
+        self.files.insert(file_id, file.clone());
+        file
+    }
+
+    pub(crate) fn add_photo_file(&mut self, bytes: Bytes) -> String {
+        self.store_file(FileKind::Photo, bytes).meta.file_id
+    }
+
+    pub(crate) fn file(&self, file_id: &str) -> Option<&StoredFile> {
+        self.files.get(file_id)
+    }
+
+    pub(crate) fn file_by_path(&self, path: &str) -> Option<&StoredFile> {
+        self.files.values().find(|f| f.path == path)
+    }
+}
+
+/// Decides a stored file's id and path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FileKind<'a> {
+    Photo,
+    /// With the extension of its name.
+    Document(&'a str),
+    Video,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_confirms_the_updates_below_it() {
+        let mut st = TgState::new(1, "bot".to_owned());
+        for _ in 0..3 {
+            st.push_update(json!({}));
+        }
+        assert_eq!(st.take_updates(None, 100).len(), 3);
+        assert_eq!(st.take_updates(Some(3), 100).len(), 1);
+        assert_eq!(st.take_updates(None, 100).len(), 1);
+        assert_eq!(st.take_updates(Some(4), 100).len(), 0);
+    }
+
+    #[test]
+    fn an_explicit_update_id_moves_the_counter_on() {
+        let mut st = TgState::new(1, "bot".to_owned());
+        st.push_update(json!({"update_id": 50}));
+        assert_eq!(st.push_update(json!({})), 51);
+    }
+}

@@ -1,0 +1,4 @@
+//! Black-box tests of both emulators: KIE over plain HTTP, Telegram through teloxide itself.
+
+mod kie;
+mod telegram;

@@ -1,0 +1,245 @@
+//! The KIE HTTP client: one struct built from configuration, base URLs injected. It reports
+//! failures as raw facts ([`KieFailure`]); the classifier decides what they mean.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use url::Url;
+
+use super::classify::{classify, Observed, Stage, Transport};
+use super::wire::{self, Envelope, TaskState};
+use crate::domain::retry::Verdict;
+
+pub const USER_AGENT: &str = concat!("neurocards/", env!("CARGO_PKG_VERSION"));
+
+/// Folder of our uploads on KIE's file host.
+const UPLOAD_PATH: &str = "neurocards";
+
+#[derive(Debug, Clone)]
+pub struct KieFailure {
+    pub stage: Stage,
+    pub transport: Option<Transport>,
+    pub http_status: Option<u16>,
+    pub body_code: Option<i64>,
+    pub body_is_json: bool,
+    pub message: String,
+    /// From a `Retry-After` header.
+    pub retry_after: Option<Duration>,
+}
+
+impl KieFailure {
+    pub fn verdict(&self) -> Verdict {
+        classify(&Observed {
+            stage: Some(self.stage),
+            transport: self.transport,
+            http_status: self.http_status,
+            body_code: self.body_code,
+            body_is_json: self.body_is_json,
+            message: Some(self.message.as_str()),
+            ..Observed::default()
+        })
+    }
+
+    fn transport(stage: Stage, err: &reqwest::Error) -> KieFailure {
+        let transport = if err.is_connect() {
+            Transport::Connect
+        } else if err.is_timeout() {
+            Transport::Timeout
+        } else {
+            Transport::Other
+        };
+        KieFailure {
+            stage,
+            transport: Some(transport),
+            http_status: None,
+            body_code: None,
+            body_is_json: false,
+            // The error text names only KIE's URL: no secret is in it.
+            message: err.to_string(),
+            retry_after: None,
+        }
+    }
+}
+
+impl fmt::Display for KieFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KIE {:?}", self.stage)?;
+        if let Some(transport) = self.transport {
+            write!(f, " {transport:?} error")?;
+        }
+        if let Some(status) = self.http_status {
+            write!(f, ", HTTP {status}")?;
+        }
+        if let Some(code) = self.body_code {
+            write!(f, ", code {code}")?;
+        }
+        if !self.body_is_json && self.transport.is_none() {
+            write!(f, ", body not JSON")?;
+        }
+        let message: String = self.message.chars().take(300).collect();
+        write!(f, ": {message}")
+    }
+}
+
+impl std::error::Error for KieFailure {}
+
+#[derive(Clone)]
+pub struct KieClient {
+    http: reqwest::Client,
+    api_url: Url,
+    upload_url: Url,
+}
+
+impl KieClient {
+    pub fn new(api_url: Url, upload_url: Url, request_timeout: Duration) -> reqwest::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(request_timeout)
+            .build()?;
+        Ok(KieClient {
+            http,
+            api_url,
+            upload_url,
+        })
+    }
+
+    /// Uploads our copy of the user's photo under a random name and returns its public URL.
+    pub async fn upload(
+        &self,
+        key: &SecretString,
+        bytes: Vec<u8>,
+        file_name: &str,
+        mime_type: &str,
+    ) -> Result<String, KieFailure> {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_owned())
+            .mime_str(mime_type)
+            .map_err(|err| KieFailure::transport(Stage::Upload, &err))?;
+        let form = reqwest::multipart::Form::new()
+            .part("file", part)
+            .text("uploadPath", UPLOAD_PATH)
+            .text("fileName", file_name.to_owned());
+        let request = self
+            .http
+            .post(join(&self.upload_url, "api/file-stream-upload"))
+            .bearer_auth(key.expose_secret())
+            .multipart(form);
+        let answer = self.call(Stage::Upload, request).await?;
+        wire::uploaded_url(&answer.data).ok_or_else(|| malformed(Stage::Upload, "no downloadUrl"))
+    }
+
+    /// Creates a generation task and returns its id.
+    pub async fn create_task(
+        &self,
+        key: &SecretString,
+        body: &Value,
+    ) -> Result<String, KieFailure> {
+        let request = self
+            .http
+            .post(join(&self.api_url, "api/v1/jobs/createTask"))
+            .bearer_auth(key.expose_secret())
+            .json(body);
+        let answer = self.call(Stage::Create, request).await?;
+        wire::task_id(&answer.data).ok_or_else(|| malformed(Stage::Create, "no taskId"))
+    }
+
+    pub async fn task_state(
+        &self,
+        key: &SecretString,
+        task_id: &str,
+    ) -> Result<TaskState, KieFailure> {
+        let request = self
+            .http
+            .get(join(&self.api_url, "api/v1/jobs/recordInfo"))
+            .query(&[("taskId", task_id)])
+            .bearer_auth(key.expose_secret());
+        let answer = self.call(Stage::Status, request).await?;
+        wire::task_state(&answer.data).ok_or_else(|| malformed(Stage::Status, "no task record"))
+    }
+
+    /// The KIE account's remaining credits.
+    pub async fn credit(&self, key: &SecretString) -> Result<i64, KieFailure> {
+        let request = self
+            .http
+            .get(join(&self.api_url, "api/v1/chat/credit"))
+            .bearer_auth(key.expose_secret());
+        let answer = self.call(Stage::Status, request).await?;
+        answer
+            .data
+            .as_i64()
+            .or_else(|| answer.data.as_f64().map(|credits| credits as i64))
+            .ok_or_else(|| malformed(Stage::Status, "no credit balance"))
+    }
+
+    /// A fresh link (valid 20 minutes) for an expiring result URL.
+    pub async fn download_url(&self, key: &SecretString, url: &str) -> Result<String, KieFailure> {
+        let request = self
+            .http
+            .post(join(&self.api_url, "api/v1/common/download-url"))
+            .bearer_auth(key.expose_secret())
+            .json(&json!({ "url": url }));
+        let answer = self.call(Stage::Status, request).await?;
+        answer
+            .data
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| malformed(Stage::Status, "no download URL"))
+    }
+
+    /// Sends, reads the body, and accepts only an envelope with code 200 over HTTP 2xx. The
+    /// body is read before the status: KIE reports many errors inside HTTP 200.
+    async fn call(&self, stage: Stage, request: RequestBuilder) -> Result<Envelope, KieFailure> {
+        let response = request
+            .send()
+            .await
+            .map_err(|err| KieFailure::transport(stage, &err))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response
+            .text()
+            .await
+            .map_err(|err| KieFailure::transport(stage, &err))?;
+        let failure = |envelope: Option<&Envelope>| KieFailure {
+            stage,
+            transport: None,
+            http_status: Some(status.as_u16()),
+            body_code: envelope.and_then(|e| e.code),
+            body_is_json: envelope.is_some(),
+            message: envelope
+                .map(|e| e.message().to_owned())
+                .unwrap_or_else(|| body.chars().take(300).collect()),
+            retry_after,
+        };
+        match Envelope::parse(&body) {
+            Some(envelope) if envelope.is_ok() && status.is_success() => Ok(envelope),
+            Some(envelope) => Err(failure(Some(&envelope))),
+            None if status == StatusCode::OK && body.trim().is_empty() => Err(failure(None)),
+            None => Err(failure(None)),
+        }
+    }
+}
+
+fn join(base: &Url, path: &str) -> String {
+    format!("{}/{path}", base.as_str().trim_end_matches('/'))
+}
+
+fn malformed(stage: Stage, what: &str) -> KieFailure {
+    KieFailure {
+        stage,
+        transport: None,
+        http_status: Some(200),
+        body_code: Some(200),
+        body_is_json: false,
+        message: format!("malformed answer: {what}"),
+        retry_after: None,
+    }
+}

@@ -1,0 +1,195 @@
+//! KIE key health (for `admin keys` and for sharing between worker processes) and the
+//! per-account create limit shared by every worker process through the database.
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::{Engine, ResultExt, Store, StoreError};
+use crate::clock::{millis_of, Millis};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Healthy,
+    /// Rested after a 429 until `until`.
+    Cooling,
+    /// Out of rotation after 401/402 until re-enabled.
+    Disabled,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Healthy => "healthy",
+            KeyState::Cooling => "cooling",
+            KeyState::Disabled => "disabled",
+        }
+    }
+
+    fn parse(text: &str) -> Result<KeyState, StoreError> {
+        match text {
+            "healthy" => Ok(KeyState::Healthy),
+            "cooling" => Ok(KeyState::Cooling),
+            "disabled" => Ok(KeyState::Disabled),
+            other => Err(StoreError::Corrupt(format!("unknown key state {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHealth {
+    pub key_id: String,
+    pub account: String,
+    pub state: KeyState,
+    pub reason: Option<String>,
+    pub until: Option<Millis>,
+    pub updated_at: Millis,
+}
+
+impl KeyHealth {
+    pub fn healthy(key_id: &str, account: &str) -> KeyHealth {
+        KeyHealth {
+            key_id: key_id.to_owned(),
+            account: account.to_owned(),
+            state: KeyState::Healthy,
+            reason: None,
+            until: None,
+            updated_at: 0,
+        }
+    }
+
+    pub fn usable_at(&self, now: Millis) -> bool {
+        match self.state {
+            KeyState::Healthy => true,
+            KeyState::Cooling => self.until.is_none_or(|until| until <= now),
+            KeyState::Disabled => false,
+        }
+    }
+}
+
+impl Store {
+    pub async fn save_key_health(&self, health: &KeyHealth) -> Result<(), StoreError> {
+        let updated_at = if health.updated_at == 0 {
+            self.now()
+        } else {
+            health.updated_at
+        };
+        sqlx::query(
+            "INSERT INTO kie_keys (id, account, state, reason, until_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET account = excluded.account, state = excluded.state,
+                 reason = excluded.reason, until_at = excluded.until_at, updated_at = excluded.updated_at",
+        )
+        .bind(health.key_id.as_str())
+        .bind(health.account.as_str())
+        .bind(health.state.as_str())
+        .bind(health.reason.as_deref())
+        .bind(health.until)
+        .bind(updated_at)
+        .execute(&self.pool)
+        .await
+        .context("saving a key's health")?;
+        Ok(())
+    }
+
+    pub async fn key_health(&self) -> Result<Vec<KeyHealth>, StoreError> {
+        const CONTEXT: &str = "reading key health";
+        let rows = sqlx::query(
+            "SELECT id, account, state, reason, until_at, updated_at FROM kie_keys ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context(CONTEXT)?;
+        rows.iter()
+            .map(|row| {
+                Ok(KeyHealth {
+                    key_id: row.try_get("id").context(CONTEXT)?,
+                    account: row.try_get("account").context(CONTEXT)?,
+                    state: KeyState::parse(&row.try_get::<String, _>("state").context(CONTEXT)?)?,
+                    reason: row.try_get("reason").context(CONTEXT)?,
+                    until: row.try_get("until_at").context(CONTEXT)?,
+                    updated_at: row.try_get("updated_at").context(CONTEXT)?,
+                })
+            })
+            .collect()
+    }
+
+    /// An admin puts a key back into rotation. Returns false for an unknown key.
+    pub async fn enable_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE kie_keys SET state = 'healthy', reason = NULL, until_at = NULL, updated_at = $2
+             WHERE id = $1",
+        )
+        .bind(key_id)
+        .bind(self.now())
+        .execute(&self.pool)
+        .await
+        .context("enabling a key")?
+        .rows_affected();
+        Ok(updated > 0)
+    }
+
+    /// Takes one createTask slot of `account`: at most `limit` per sliding `window` across
+    /// every worker process. Returns `None` when the slot is taken (the caller may create
+    /// now) or how long to wait before asking again.
+    pub async fn take_create_slot(
+        &self,
+        account: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Option<Duration>, StoreError> {
+        const CONTEXT: &str = "taking a create slot";
+        // A margin on the window: requests reach KIE a little after their slot was taken,
+        // and jitter in between must not let KIE count one too many in its own window.
+        let window = window + (window / 20).max(Duration::from_millis(100));
+        let now = self.now();
+        let since = now.saturating_sub(millis_of(window));
+        let mut tx = self.begin_write(CONTEXT).await?;
+        // One row per account serialises the slot takers of that account on PostgreSQL;
+        // SQLite's write lock already does.
+        sqlx::query("INSERT INTO kie_accounts (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+            .bind(account)
+            .execute(&mut *tx)
+            .await
+            .context(CONTEXT)?;
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT name FROM kie_accounts WHERE name = $1 FOR UPDATE")
+                .bind(account)
+                .fetch_one(&mut *tx)
+                .await
+                .context(CONTEXT)?;
+        }
+        sqlx::query("DELETE FROM kie_creates WHERE account = $1 AND at <= $2")
+            .bind(account)
+            .bind(since)
+            .execute(&mut *tx)
+            .await
+            .context(CONTEXT)?;
+        let recent: Vec<i64> =
+            sqlx::query_scalar("SELECT at FROM kie_creates WHERE account = $1 ORDER BY at")
+                .bind(account)
+                .fetch_all(&mut *tx)
+                .await
+                .context(CONTEXT)?;
+        if recent.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+            tx.rollback().await.context(CONTEXT)?;
+            // The oldest slot in the window frees first.
+            let oldest = recent.first().copied().unwrap_or(now);
+            let wait = oldest
+                .saturating_add(millis_of(window))
+                .saturating_sub(now)
+                .max(1);
+            return Ok(Some(Duration::from_millis(
+                u64::try_from(wait).unwrap_or(1),
+            )));
+        }
+        sqlx::query("INSERT INTO kie_creates (account, at) VALUES ($1, $2)")
+            .bind(account)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)?;
+        Ok(None)
+    }
+}

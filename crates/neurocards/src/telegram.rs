@@ -1,0 +1,206 @@
+//! Outbound Telegram: what the worker sends and fetches, over teloxide. Errors are reduced
+//! to what the caller must decide on, and their texts never carry the bot token (a Bot API
+//! URL contains it).
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use teloxide::adaptors::throttle::{Limits, Throttle};
+use teloxide::net::Download;
+use teloxide::prelude::*;
+use teloxide::types::{FileId, InlineKeyboardMarkup, InputFile};
+use teloxide::{ApiError, RequestError};
+use url::Url;
+
+/// Telegram accepts uploads of up to 50 MB from bots.
+pub const MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TelegramError {
+    /// The user blocked the bot (or deleted their account): stop writing to them.
+    #[error("the user blocked the bot or is gone")]
+    Unreachable,
+    #[error("Telegram asks to wait {0:?}")]
+    RetryAfter(Duration),
+    /// Telegram could not take the file by URL (unreachable, too large, wrong type).
+    #[error("Telegram refused the file: {0}")]
+    FileRefused(String),
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("Telegram error: {0}")]
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentVideo {
+    pub message_id: i64,
+    pub file_id: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Telegram {
+    /// Messages go through teloxide's per-chat and global limits.
+    bot: Throttle<Bot>,
+    /// Uploads of whole videos take longer than the default 17 s timeout.
+    uploads: Bot,
+    token: SecretString,
+}
+
+impl Telegram {
+    pub fn new(token: &SecretString, api_url: &Url) -> Result<Telegram, TelegramError> {
+        let client = |timeout: Duration| {
+            teloxide::net::default_reqwest_settings()
+                .timeout(timeout)
+                .build()
+                .map_err(|err| TelegramError::Other(err.to_string()))
+        };
+        let api_url = api_url.clone();
+        let bot = Bot::with_client(token.expose_secret(), client(Duration::from_secs(30))?)
+            .set_api_url(api_url.clone())
+            .throttle(Limits::default());
+        let uploads = Bot::with_client(token.expose_secret(), client(Duration::from_secs(300))?)
+            .set_api_url(api_url);
+        Ok(Telegram {
+            bot,
+            uploads,
+            token: token.clone(),
+        })
+    }
+
+    /// Downloads a file the user sent, refusing it beyond `max_bytes`.
+    pub async fn fetch_file(
+        &self,
+        file_id: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, TelegramError> {
+        let file = self
+            .uploads
+            .get_file(FileId(file_id.to_owned()))
+            .await
+            .map_err(|err| self.request_error(err))?;
+        if u64::from(file.size) > max_bytes {
+            return Err(TelegramError::TooLarge { limit: max_bytes });
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
+        self.uploads
+            .download_file(&file.path, &mut bytes)
+            .await
+            .map_err(|err| TelegramError::Other(self.redact(&err.to_string())))?;
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max_bytes {
+            return Err(TelegramError::TooLarge { limit: max_bytes });
+        }
+        Ok(bytes)
+    }
+
+    pub async fn send_video_url(
+        &self,
+        chat_id: i64,
+        url: &str,
+        caption: &str,
+    ) -> Result<SentVideo, TelegramError> {
+        let url = Url::parse(url).map_err(|err| TelegramError::FileRefused(err.to_string()))?;
+        let message = self
+            .bot
+            .send_video(ChatId(chat_id), InputFile::url(url))
+            .caption(caption)
+            .supports_streaming(true)
+            .await
+            .map_err(|err| self.request_error(err))?;
+        Ok(sent_video(&message))
+    }
+
+    pub async fn send_video_bytes(
+        &self,
+        chat_id: i64,
+        bytes: Vec<u8>,
+        caption: &str,
+    ) -> Result<SentVideo, TelegramError> {
+        let message = self
+            .uploads
+            .send_video(
+                ChatId(chat_id),
+                InputFile::memory(bytes).file_name("video.mp4"),
+            )
+            .caption(caption)
+            .supports_streaming(true)
+            .await
+            .map_err(|err| self.request_error(err))?;
+        Ok(sent_video(&message))
+    }
+
+    /// Sends a text, with buttons when given; returns the message id.
+    pub async fn send_text(
+        &self,
+        chat_id: i64,
+        text: &str,
+        buttons: Option<InlineKeyboardMarkup>,
+    ) -> Result<i64, TelegramError> {
+        let request = self.bot.send_message(ChatId(chat_id), text);
+        let sent = match buttons {
+            Some(markup) => request.reply_markup(markup).await,
+            None => request.await,
+        };
+        sent.map(|message| i64::from(message.id.0))
+            .map_err(|err| self.request_error(err))
+    }
+
+    fn request_error(&self, err: RequestError) -> TelegramError {
+        match err {
+            RequestError::Api(
+                ApiError::BotBlocked
+                | ApiError::UserDeactivated
+                | ApiError::ChatNotFound
+                | ApiError::BotKicked
+                | ApiError::BotKickedFromSupergroup,
+            ) => TelegramError::Unreachable,
+            RequestError::Api(
+                api @ (ApiError::FailedToGetUrlContent
+                | ApiError::WrongFileIdOrUrl
+                | ApiError::WrongHttpUrl
+                | ApiError::RequestEntityTooLarge),
+            ) => TelegramError::FileRefused(api.to_string()),
+            RequestError::Api(ApiError::Unknown(text))
+                if text.contains("failed to get HTTP URL content")
+                    || text.contains("wrong file identifier")
+                    || text.contains("wrong type of the web page content") =>
+            {
+                TelegramError::FileRefused(text)
+            }
+            RequestError::RetryAfter(seconds) => TelegramError::RetryAfter(seconds.duration()),
+            other => TelegramError::Other(self.redact(&other.to_string())),
+        }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        redact_token(text, self.token.expose_secret())
+    }
+}
+
+fn sent_video(message: &Message) -> SentVideo {
+    SentVideo {
+        message_id: i64::from(message.id.0),
+        file_id: message.video().map(|video| video.file.id.0.clone()),
+    }
+}
+
+/// Replaces the bot token wherever it appears (Bot API URLs are `/bot<token>/…`).
+pub fn redact_token(text: &str, token: &str) -> String {
+    if token.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(token, "<bot-token>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_never_survives_in_an_error_text() {
+        let text = "error sending request for url (https://api.telegram.org/bot123:ABC/GetFile)";
+        assert_eq!(
+            redact_token(text, "123:ABC"),
+            "error sending request for url (https://api.telegram.org/bot<bot-token>/GetFile)"
+        );
+    }
+}

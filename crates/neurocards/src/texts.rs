@@ -1,0 +1,190 @@
+//! Every text a user reads, from the locale files in `locales/` (Russian by default,
+//! English for users whose Telegram language is English).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use crate::domain::ErrorClass;
+use crate::store::OrderSummary;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Ru,
+    En,
+}
+
+impl Lang {
+    /// English for `en` and its regional forms, Russian for everything else.
+    pub fn from_code(code: &str) -> Lang {
+        if code.eq_ignore_ascii_case("en") || code.to_ascii_lowercase().starts_with("en-") {
+            Lang::En
+        } else {
+            Lang::Ru
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ru => "ru",
+            Lang::En => "en",
+        }
+    }
+}
+
+static RU: LazyLock<HashMap<String, String>> =
+    LazyLock::new(|| flatten(include_str!("../locales/ru.toml")));
+static EN: LazyLock<HashMap<String, String>> =
+    LazyLock::new(|| flatten(include_str!("../locales/en.toml")));
+
+fn flatten(source: &str) -> HashMap<String, String> {
+    fn walk(prefix: &str, table: &toml::Table, into: &mut HashMap<String, String>) {
+        for (key, value) in table {
+            let name = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                toml::Value::String(text) => {
+                    into.insert(name, text.clone());
+                }
+                toml::Value::Table(inner) => walk(&name, inner, into),
+                _ => {}
+            }
+        }
+    }
+    let mut texts = HashMap::new();
+    // The files are part of the binary and checked by tests: a broken one shows as keys.
+    if let Ok(table) = source.parse::<toml::Table>() {
+        walk("", &table, &mut texts);
+    }
+    texts
+}
+
+/// The text `key` in `lang` with `{name}` placeholders filled; Russian when the English
+/// text is missing, the key itself when both are.
+pub fn text(lang: Lang, key: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+    let table = match lang {
+        Lang::Ru => &*RU,
+        Lang::En => &*EN,
+    };
+    let mut out = table
+        .get(key)
+        .or_else(|| RU.get(key))
+        .cloned()
+        .unwrap_or_else(|| key.to_owned());
+    for (name, value) in args {
+        out = out.replace(&format!("{{{name}}}"), &value.to_string());
+    }
+    out
+}
+
+pub fn video_caption(lang: Lang, n: i64, total: i64) -> String {
+    text(lang, "video.caption", &[("n", &n), ("total", &total)])
+}
+
+/// The message that tells the user one video failed, why, and that the credit came back.
+pub fn video_failed(lang: Lang, class: ErrorClass, n: i64, total: i64) -> String {
+    text(
+        lang,
+        &format!("failed.{}", class.as_str()),
+        &[("n", &n), ("total", &total)],
+    )
+}
+
+/// The one message that ends an order.
+pub fn order_summary(lang: Lang, summary: &OrderSummary, balance: Option<i64>) -> String {
+    let mut lines = Vec::new();
+    if summary.delivered == 0 {
+        lines.push(text(lang, "summary.none_made", &[]));
+    }
+    lines.push(text(
+        lang,
+        "summary.done",
+        &[
+            ("made", &summary.delivered),
+            ("total", &summary.video_count),
+        ],
+    ));
+    if summary.refunded_credits > 0 {
+        lines.push(text(
+            lang,
+            "summary.refunded",
+            &[("refunded", &summary.refunded_credits)],
+        ));
+        for (class, count) in &summary.failures {
+            let reason = text(
+                lang,
+                &format!("reason.{}", class.as_str()),
+                &[("count", count)],
+            );
+            lines.push(format!("• {reason}"));
+        }
+    }
+    if let Some(balance) = balance {
+        lines.push(text(lang, "summary.balance", &[("balance", &balance)]));
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrderId, UserId};
+
+    #[test]
+    fn both_languages_have_the_same_texts() {
+        let mut ru: Vec<_> = RU.keys().collect();
+        let mut en: Vec<_> = EN.keys().collect();
+        ru.sort();
+        en.sort();
+        assert!(ru.len() > 10, "the Russian file parsed: {ru:?}");
+        assert_eq!(ru, en);
+    }
+
+    #[test]
+    fn every_error_class_has_a_message_and_a_reason() {
+        for class in ErrorClass::ALL {
+            for lang in [Lang::Ru, Lang::En] {
+                let message = video_failed(lang, class, 2, 3);
+                assert!(!message.starts_with("failed."), "{message}");
+                assert!(message.contains('2') && message.contains('3'), "{message}");
+                let reason = text(
+                    lang,
+                    &format!("reason.{}", class.as_str()),
+                    &[("count", &1)],
+                );
+                assert!(!reason.starts_with("reason."), "{reason}");
+            }
+        }
+    }
+
+    #[test]
+    fn english_is_chosen_only_for_english_speakers() {
+        assert_eq!(Lang::from_code("en"), Lang::En);
+        assert_eq!(Lang::from_code("en-GB"), Lang::En);
+        assert_eq!(Lang::from_code("ru"), Lang::Ru);
+        assert_eq!(Lang::from_code("de"), Lang::Ru);
+        assert_eq!(Lang::from_code(""), Lang::Ru);
+    }
+
+    #[test]
+    fn a_summary_says_what_was_made_refunded_and_why() {
+        let summary = OrderSummary {
+            order_id: OrderId(1),
+            user_id: UserId(1),
+            chat_id: 1,
+            language: "en".into(),
+            video_count: 3,
+            delivered: 2,
+            failed: 1,
+            refunded_credits: 1,
+            failures: vec![(ErrorClass::UserViolation, 1)],
+        };
+        assert_eq!(
+            order_summary(Lang::En, &summary, Some(4)),
+            "Done: 2 of 3 videos.\nCredits refunded: 1.\n• refused by moderation: 1\nBalance: 4 credits."
+        );
+        assert!(order_summary(Lang::Ru, &summary, None).starts_with("Готово: 2 из 3 видео."));
+    }
+}

@@ -1,0 +1,233 @@
+//! The worker pool: claims jobs from the queue and runs up to `WORKER_CONCURRENCY` of them at
+//! once on tokio. A job waiting for KIE costs a timer, not a thread or a connection.
+//!
+//! Housekeeping runs on one timer per process: the heartbeat (one write, whatever the number
+//! of jobs), taking back the jobs of dead workers, sharing key health, and sending the
+//! summaries of finished orders whose last worker died first.
+
+mod job;
+pub mod polling;
+mod summary;
+pub mod wakeups;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::clock::Clock;
+use crate::domain::retry::RetryPolicy;
+use crate::kie::{KeyPool, KieClient};
+use crate::store::{Store, StoreError, WorkerInfo};
+use crate::telegram::Telegram;
+
+pub use polling::PollSchedule;
+pub use wakeups::Wakeups;
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    pub poll: PollSchedule,
+    /// Give up on a task after this long (as UNKNOWN, refunded).
+    pub poll_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Accepted createTask calls per KIE account per `create_window`, across all workers.
+    pub create_limit: u32,
+    pub create_window: Duration,
+    /// How long a key rests after a 429 that named no Retry-After.
+    pub rate_limit_rest: Duration,
+    pub heartbeat_every: Duration,
+    /// How long an idle worker waits before looking at the queue again.
+    pub idle_wait: Duration,
+    /// On shutdown, jobs in the middle of a step get this long to finish it.
+    pub shutdown_grace: Duration,
+    pub max_photo_bytes: u64,
+    /// When set, KIE is asked to call `<public_url>/kie/callback` besides being polled.
+    pub public_url: Option<Url>,
+}
+
+impl WorkerSettings {
+    pub fn from_config(config: &crate::config::Config) -> WorkerSettings {
+        WorkerSettings {
+            concurrency: config.worker_concurrency,
+            poll: PollSchedule {
+                first: config.kie.poll_first_interval,
+                max: config.poll_max_interval,
+            },
+            poll_timeout: config.poll_timeout,
+            retry: RetryPolicy {
+                max_attempts: config.kie.max_attempts,
+                base_delay: config.kie.retry_base_delay,
+            },
+            create_limit: config.kie.create_limit,
+            create_window: config.kie.create_window,
+            max_photo_bytes: config.max_photo_mb * 1024 * 1024,
+            public_url: config.public_url.clone(),
+            ..WorkerSettings::default()
+        }
+    }
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            concurrency: 100,
+            poll: PollSchedule::default(),
+            poll_timeout: Duration::from_secs(30 * 60),
+            retry: RetryPolicy::default(),
+            create_limit: 20,
+            create_window: Duration::from_secs(10),
+            rate_limit_rest: Duration::from_secs(30),
+            heartbeat_every: Duration::from_secs(30),
+            idle_wait: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(20),
+            max_photo_bytes: 10 * 1024 * 1024,
+            public_url: None,
+        }
+    }
+}
+
+/// Everything a job needs, shared by all jobs of the process.
+pub struct Worker {
+    pub(crate) store: Store,
+    pub(crate) kie: KieClient,
+    pub(crate) keys: Arc<KeyPool>,
+    pub(crate) telegram: Telegram,
+    pub(crate) settings: WorkerSettings,
+    pub(crate) info: WorkerInfo,
+    pub(crate) wakeups: Wakeups,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Fetches finished videos when Telegram refuses to take them by URL.
+    pub(crate) downloads: reqwest::Client,
+}
+
+impl Worker {
+    pub fn new(
+        store: Store,
+        kie: KieClient,
+        keys: Arc<KeyPool>,
+        telegram: Telegram,
+        settings: WorkerSettings,
+    ) -> Result<Arc<Worker>, reqwest::Error> {
+        let downloads = reqwest::Client::builder()
+            .user_agent(crate::kie::client::USER_AGENT)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .build()?;
+        Ok(Arc::new(Worker {
+            clock: store.clock(),
+            store,
+            kie,
+            keys,
+            telegram,
+            settings,
+            info: WorkerInfo::for_this_process(),
+            wakeups: Wakeups::default(),
+            downloads,
+        }))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.info.id
+    }
+
+    pub fn wakeups(&self) -> Wakeups {
+        self.wakeups.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled; then stops claiming, lets jobs finish the step
+    /// they are in (up to `shutdown_grace`), and hands every job it still holds back to the
+    /// queue at once.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), StoreError> {
+        self.store.register_worker(&self.info).await?;
+        tracing::info!(worker = %self.info.id, concurrency = self.settings.concurrency, "worker started");
+        let mut jobs = JoinSet::new();
+        let mut housekeeping = tokio::time::interval(self.settings.heartbeat_every);
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let job_stop = shutdown.child_token();
+
+        while !shutdown.is_cancelled() {
+            let free = self.settings.concurrency.saturating_sub(jobs.len());
+            let mut claimed = 0;
+            if free > 0 {
+                match self.store.claim_jobs(&self.info.id, free.min(50)).await {
+                    Ok(batch) => {
+                        claimed = batch.len();
+                        for job in batch {
+                            jobs.spawn(self.clone().run_job(job, job_stop.clone()));
+                        }
+                    }
+                    Err(err) => tracing::error!(error = %err, "claiming jobs failed"),
+                }
+            }
+            if claimed > 0 && jobs.len() < self.settings.concurrency {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = housekeeping.tick() => self.housekeeping(&mut jobs).await,
+                Some(ended) = jobs.join_next(), if !jobs.is_empty() => log_panic(ended),
+                _ = tokio::time::sleep(self.settings.idle_wait) => {}
+            }
+        }
+
+        tracing::info!(worker = %self.info.id, in_flight = jobs.len(), "worker stopping");
+        job_stop.cancel();
+        let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
+            while let Some(ended) = jobs.join_next().await {
+                log_panic(ended);
+            }
+        })
+        .await;
+        if drained.is_err() {
+            jobs.abort_all();
+        }
+        let handed_back = self.store.deregister_worker(&self.info.id).await?;
+        tracing::info!(worker = %self.info.id, handed_back, "worker stopped");
+        Ok(())
+    }
+
+    async fn housekeeping(self: &Arc<Self>, jobs: &mut JoinSet<()>) {
+        match self.store.heartbeat(&self.info.id).await {
+            Ok(()) => {}
+            Err(StoreError::WorkerPresumedDead(_)) => {
+                // Our leases were handed to others while we were silent: drop every job and
+                // come back as a fresh worker.
+                tracing::error!(worker = %self.info.id, "presumed dead by the others; dropping all jobs");
+                jobs.abort_all();
+                if let Err(err) = self.store.register_worker(&self.info).await {
+                    tracing::error!(error = %err, "registering again failed");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "heartbeat failed"),
+        }
+        match self.store.requeue_jobs_of_dead_workers().await {
+            Ok(0) => {}
+            Ok(taken) => tracing::warn!(jobs = taken, "took back the jobs of dead workers"),
+            Err(err) => tracing::error!(error = %err, "taking back jobs of dead workers failed"),
+        }
+        if let Err(err) = self.keys.sync().await {
+            tracing::warn!(error = %err, "reading key health failed");
+        }
+        self.sweep_summaries().await;
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+}
+
+fn log_panic(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(err) = ended {
+        if err.is_panic() {
+            tracing::error!(error = %err, "a job task panicked");
+        }
+    }
+}
+
+/// A number in [0, 1) to spread retries and polls.
+pub(crate) fn jitter() -> f64 {
+    rand::random::<f64>()
+}

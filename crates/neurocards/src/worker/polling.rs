@@ -1,0 +1,73 @@
+//! How often a running task is asked for its state: every few seconds at first, then less
+//! and less often (kie-api.md: 2–3 s for 30 s, then 5–10 s, then 15–30 s).
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollSchedule {
+    /// The pause while the task is young; every later step scales from it.
+    pub first: Duration,
+    /// The longest pause.
+    pub max: Duration,
+}
+
+impl Default for PollSchedule {
+    fn default() -> Self {
+        PollSchedule {
+            first: Duration::from_secs(3),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl PollSchedule {
+    /// The pause before the next query of a task created `elapsed` ago, spread by ±20 % of
+    /// `jitter` (in [0, 1)) so thousands of tasks do not query in step.
+    pub fn next_pause(&self, elapsed: Duration, jitter: f64) -> Duration {
+        let base = if elapsed < Duration::from_secs(30) {
+            self.first
+        } else if elapsed < Duration::from_secs(120) {
+            self.first * 3
+        } else {
+            self.first * 8
+        };
+        let spread = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
+        base.min(self.max).mul_f64(spread)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_grow_with_the_tasks_age_up_to_the_maximum() {
+        let schedule = PollSchedule::default();
+        let pause = |secs| schedule.next_pause(Duration::from_secs(secs), 0.5);
+        assert_eq!(pause(0), Duration::from_secs(3));
+        assert_eq!(pause(29), Duration::from_secs(3));
+        assert_eq!(pause(60), Duration::from_secs(9));
+        assert_eq!(pause(600), Duration::from_secs(24));
+        let capped = PollSchedule {
+            max: Duration::from_secs(10),
+            ..schedule
+        };
+        assert_eq!(
+            capped.next_pause(Duration::from_secs(600), 0.5),
+            Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    fn jitter_spreads_a_pause_by_a_fifth_either_way() {
+        let schedule = PollSchedule::default();
+        assert_eq!(
+            schedule.next_pause(Duration::ZERO, 0.0),
+            Duration::from_millis(2400)
+        );
+        assert_eq!(
+            schedule.next_pause(Duration::ZERO, 1.0),
+            Duration::from_millis(3600)
+        );
+    }
+}

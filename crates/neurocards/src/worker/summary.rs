@@ -1,0 +1,76 @@
+//! The one message that ends an order: sent by whichever worker ends its last job, or by the
+//! sweep when that worker died first.
+
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
+
+use super::Worker;
+use crate::domain::callback::Callback;
+use crate::domain::OrderId;
+use crate::telegram::TelegramError;
+use crate::texts::{self, Lang};
+
+impl Worker {
+    pub(super) async fn summarize(&self, order: OrderId) {
+        let summary = match self.store.claim_summary(order, &self.info.id).await {
+            Ok(Some(summary)) => summary,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::error!(order = %order, error = %err, "claiming an order summary failed");
+                return;
+            }
+        };
+        let lang = Lang::from_code(&summary.language);
+        let balance = self.store.balance(summary.user_id).await.ok();
+        let text = texts::order_summary(lang, &summary, balance);
+        let buttons = InlineKeyboardMarkup::new(vec![vec![
+            InlineKeyboardButton::callback(
+                texts::text(lang, "button.make_more", &[]),
+                Callback::MakeMore(order).encode(),
+            ),
+            InlineKeyboardButton::callback(
+                texts::text(lang, "button.main_menu", &[]),
+                Callback::MainMenu.encode(),
+            ),
+        ]]);
+        let message_id = match self
+            .telegram
+            .send_text(summary.chat_id, &text, Some(buttons))
+            .await
+        {
+            Ok(message_id) => Some(message_id),
+            // Nobody will read it: count it as sent rather than retry forever.
+            Err(TelegramError::Unreachable) => None,
+            Err(err) => {
+                tracing::warn!(order = %order, error = %err, "sending an order summary failed; will try again");
+                if let Err(err) = self.store.release_summary(order, &self.info.id).await {
+                    tracing::error!(order = %order, error = %err, "releasing a summary claim failed");
+                }
+                return;
+            }
+        };
+        match self
+            .store
+            .mark_summary_sent(order, &self.info.id, message_id)
+            .await
+        {
+            Ok(true) => tracing::info!(order = %order, "order summary sent"),
+            Ok(false) => {
+                tracing::warn!(order = %order, "the summary claim was lost before it was marked sent")
+            }
+            Err(err) => {
+                tracing::error!(order = %order, error = %err, "marking a summary sent failed")
+            }
+        }
+    }
+
+    pub(super) async fn sweep_summaries(&self) {
+        match self.store.orders_awaiting_summary(50).await {
+            Ok(orders) => {
+                for order in orders {
+                    self.summarize(order).await;
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "listing orders awaiting a summary failed"),
+        }
+    }
+}

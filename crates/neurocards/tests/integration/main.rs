@@ -1,0 +1,7 @@
+//! Integration tests. Every test that touches a database runs once on SQLite and once on
+//! PostgreSQL (`…::sqlite::…` and `…::postgres::…`).
+
+mod harness;
+
+mod store;
+mod worker;

@@ -1,0 +1,83 @@
+use std::time::Duration;
+
+use emulators::telegram::{SentKind, VideoSource};
+use neurocards::domain::JobStatus;
+use neurocards::store::Engine;
+
+use super::rig::Rig;
+
+crate::both_engines!(three_videos_are_made_delivered_and_summarised_once);
+
+async fn three_videos_are_made_delivered_and_summarised_once(engine: Engine) {
+    let mut rig = Rig::start(engine).await;
+    let user = rig.user(501, 5, "en").await;
+    let order = rig
+        .order(user, 3, "a red sneaker turns on a white podium")
+        .await;
+    rig.spawn_worker().await;
+
+    rig.wait_until_summarised(order.order_id, Duration::from_secs(20))
+        .await;
+
+    assert_eq!(
+        rig.job_statuses(order.order_id).await,
+        [JobStatus::Delivered; 3]
+    );
+    let videos = rig.videos(user.0);
+    assert_eq!(videos.len(), 3, "each video sent once");
+    let mut captions: Vec<_> = videos
+        .iter()
+        .filter_map(|video| video.text.clone())
+        .collect();
+    captions.sort();
+    assert_eq!(captions, ["Video 1 of 3", "Video 2 of 3", "Video 3 of 3"]);
+    for video in &videos {
+        let SentKind::Video {
+            source: VideoSource::Url(url),
+            ..
+        } = &video.kind
+        else {
+            panic!("sent by URL: {video:?}");
+        };
+        assert!(url.starts_with(&rig.kie.base_url()), "{url}");
+    }
+    let summaries = rig.summaries(user.0);
+    assert_eq!(summaries.len(), 1, "one summary");
+    assert_eq!(
+        summaries[0].text.as_deref(),
+        Some("Done: 3 of 3 videos.\nBalance: 2 credits.")
+    );
+    let markup = summaries[0]
+        .reply_markup
+        .as_ref()
+        .expect("buttons")
+        .to_string();
+    assert!(
+        markup.contains(&format!("more:{}", order.order_id)),
+        "{markup}"
+    );
+    assert!(markup.contains("Main menu"), "{markup}");
+    assert_eq!(rig.kie.create_task_calls(), 3, "one task per video");
+    assert_eq!(rig.store().balance(user).await.unwrap(), 2);
+
+    for job_id in &order.job_ids {
+        let job = rig.store().job(*job_id).await.unwrap().unwrap();
+        assert!(job.kie_task_id.is_some() && job.kie_key_id.as_deref() == Some("key-test-key"));
+        assert!(
+            job.tg_message_id.is_some() && job.tg_file_id.is_some(),
+            "{job:?}"
+        );
+    }
+    // The photo went to KIE's file host under a random name, never as a Telegram URL.
+    let tasks = rig.kie.tasks();
+    for task in &tasks {
+        let image = task.input["image_urls"][0].as_str().expect("an image URL");
+        assert!(
+            image.starts_with(&format!("{}/files/neurocards/", rig.kie.base_url())),
+            "{image}"
+        );
+        assert_eq!(task.input["aspect_ratio"], "portrait");
+        assert_eq!(task.model, "sora-2-image-to-video");
+    }
+    rig.assert_sound().await;
+}

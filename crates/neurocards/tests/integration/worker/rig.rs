@@ -1,0 +1,293 @@
+//! A worker wired to both emulators and a fresh database, with timings shrunk so a test
+//! runs in seconds: the same code paths as production, on 127.0.0.1.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use emulators::kie::{KieAccount, KieConfig, KieEmulator};
+use emulators::telegram::{SentKind, SentMessage, TelegramConfig, TelegramEmulator};
+use neurocards::config::KieKey;
+use neurocards::domain::generation::GenerationSpec;
+use neurocards::domain::{JobStatus, OrderId, UserId};
+use neurocards::kie::{KeyPool, KieClient};
+use neurocards::store::{Engine, NewOrder, PlacedOrder, Store, StoreOptions};
+use neurocards::telegram::Telegram;
+use neurocards::worker::{PollSchedule, Worker, WorkerSettings};
+use secrecy::SecretString;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::{assert_invariants_hold, TestDb};
+
+/// A small valid JPEG header is all the worker checks before uploading.
+pub const JPEG: &[u8] = &[
+    0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1,
+];
+
+pub struct Rig {
+    pub db: TestDb,
+    pub kie: KieEmulator,
+    pub telegram: TelegramEmulator,
+    pub settings: WorkerSettings,
+    pub keys: Vec<KieKey>,
+    workers: Vec<(CancellationToken, JoinHandle<()>)>,
+}
+
+/// Short timings for tests; production uses `WorkerSettings::default()`.
+pub fn fast_settings() -> WorkerSettings {
+    WorkerSettings {
+        concurrency: 100,
+        poll: PollSchedule {
+            first: Duration::from_millis(60),
+            max: Duration::from_millis(200),
+        },
+        poll_timeout: Duration::from_secs(20),
+        retry: neurocards::domain::retry::RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(200),
+        },
+        create_limit: 20,
+        create_window: Duration::from_secs(10),
+        rate_limit_rest: Duration::from_millis(300),
+        heartbeat_every: Duration::from_millis(200),
+        idle_wait: Duration::from_millis(50),
+        shutdown_grace: Duration::from_secs(5),
+        max_photo_bytes: 10 * 1024 * 1024,
+        public_url: None,
+    }
+}
+
+pub fn one_account() -> KieConfig {
+    KieConfig {
+        stage_delay: Duration::from_millis(100),
+        ..KieConfig::default()
+    }
+}
+
+impl Rig {
+    pub async fn start(engine: Engine) -> Rig {
+        Rig::with(
+            engine,
+            one_account(),
+            fast_settings(),
+            StoreOptions::default(),
+        )
+        .await
+    }
+
+    pub async fn with(
+        engine: Engine,
+        kie_config: KieConfig,
+        settings: WorkerSettings,
+        options: StoreOptions,
+    ) -> Rig {
+        let keys = kie_config
+            .accounts
+            .iter()
+            .flat_map(|account: &KieAccount| {
+                account.keys.iter().map(|key| KieKey {
+                    id: format!("key-{key}"),
+                    account: account.name.clone(),
+                    secret: SecretString::from(key.clone()),
+                })
+            })
+            .collect();
+        let db = TestDb::real_time(engine, options).await;
+        let kie = KieEmulator::start(kie_config)
+            .await
+            .expect("starting the KIE emulator");
+        let telegram = TelegramEmulator::start(TelegramConfig::default())
+            .await
+            .expect("starting the Telegram emulator");
+        Rig {
+            db,
+            kie,
+            telegram,
+            settings,
+            keys,
+            workers: Vec::new(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.db.store
+    }
+
+    pub async fn build_worker(&self) -> Arc<Worker> {
+        let store = self.db.store.clone();
+        let pool = KeyPool::start(&self.keys, 10, store.clone())
+            .await
+            .expect("key pool");
+        let url = url::Url::parse(&self.kie.base_url()).expect("emulator URL");
+        let kie = KieClient::new(url.clone(), url, Duration::from_secs(2)).expect("KIE client");
+        let token = SecretString::from(self.telegram.token());
+        let api = url::Url::parse(&self.telegram.base_url()).expect("emulator URL");
+        let telegram = Telegram::new(&token, &api).expect("Telegram client");
+        Worker::new(store, kie, pool, telegram, self.settings.clone()).expect("worker")
+    }
+
+    /// Starts a worker; returns its index for [`Rig::crash_worker`] / [`Rig::stop_worker`].
+    pub async fn spawn_worker(&mut self) -> usize {
+        let worker = self.build_worker().await;
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                if let Err(err) = worker.run(stop).await {
+                    panic!("worker failed: {err}");
+                }
+            }
+        });
+        self.workers.push((stop, handle));
+        self.workers.len() - 1
+    }
+
+    /// Kills a worker as a crash would: no clean stop, no hand-back, no more heartbeats.
+    pub fn crash_worker(&mut self, index: usize) {
+        self.workers[index].1.abort();
+    }
+
+    /// Stops a worker as SIGTERM does and waits until it has handed its jobs back.
+    pub async fn stop_worker(&mut self, index: usize) {
+        self.workers[index].0.cancel();
+        let handle = &mut self.workers[index].1;
+        let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
+    }
+
+    pub async fn user(&self, id: i64, credits: i64, language: &str) -> UserId {
+        let user = UserId(id);
+        self.store()
+            .register_user(user, Some("seller"), language, credits)
+            .await
+            .expect("registering a user");
+        user
+    }
+
+    /// Places an order whose photo is stored in the Telegram emulator.
+    pub async fn order(&self, user: UserId, count: i64, prompt: &str) -> PlacedOrder {
+        self.order_with_photo(user, count, prompt, JPEG.to_vec())
+            .await
+    }
+
+    pub async fn order_with_photo(
+        &self,
+        user: UserId,
+        count: i64,
+        prompt: &str,
+        photo: Vec<u8>,
+    ) -> PlacedOrder {
+        let language = self
+            .store()
+            .user(user)
+            .await
+            .expect("reading the user")
+            .map(|user| user.language)
+            .unwrap_or_else(|| "ru".to_owned());
+        let photo_file_id = self.telegram.add_file(photo);
+        self.store()
+            .place_order(&NewOrder {
+                user_id: user,
+                chat_id: user.0,
+                idempotency_key: None,
+                video_count: count,
+                unit_price: 1,
+                photo_file_id,
+                template_id: None,
+                prompt: prompt.to_owned(),
+                generation: GenerationSpec::default().to_json(),
+                language,
+            })
+            .await
+            .expect("placing an order")
+    }
+
+    /// Waits until every job of the order ended and its summary was sent.
+    pub async fn wait_until_summarised(&self, order: OrderId, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let sent: Option<i64> =
+                sqlx::query_scalar("SELECT summary_sent_at FROM orders WHERE id = $1")
+                    .bind(order.0)
+                    .fetch_one(self.store().pool())
+                    .await
+                    .expect("reading the order");
+            if sent.is_some() {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let jobs = self.job_statuses(order).await;
+                panic!("order {order} was not summarised within {timeout:?}; jobs: {jobs:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn job_statuses(&self, order: OrderId) -> Vec<JobStatus> {
+        let statuses: Vec<String> =
+            sqlx::query_scalar("SELECT status FROM jobs WHERE order_id = $1 ORDER BY seq")
+                .bind(order.0)
+                .fetch_all(self.store().pool())
+                .await
+                .expect("reading jobs");
+        statuses
+            .iter()
+            .map(|status| status.parse().expect("a known status"))
+            .collect()
+    }
+
+    pub fn videos(&self, chat: i64) -> Vec<SentMessage> {
+        self.telegram
+            .sent(chat)
+            .into_iter()
+            .filter(|message| matches!(message.kind, SentKind::Video { .. }))
+            .collect()
+    }
+
+    pub fn texts(&self, chat: i64) -> Vec<String> {
+        self.telegram
+            .sent(chat)
+            .into_iter()
+            .filter(|message| message.kind == SentKind::Text)
+            .filter_map(|message| message.text)
+            .collect()
+    }
+
+    /// Summaries are the messages with the "make more" button.
+    pub fn summaries(&self, chat: i64) -> Vec<SentMessage> {
+        self.telegram
+            .sent(chat)
+            .into_iter()
+            .filter(|message| {
+                message
+                    .reply_markup
+                    .as_ref()
+                    .is_some_and(|markup| markup.to_string().contains("more:"))
+            })
+            .collect()
+    }
+
+    /// What every test must leave true: sound data, and no bot token sent to KIE.
+    pub async fn assert_sound(&self) {
+        assert_invariants_hold(self.store()).await;
+        let token = self.telegram.token();
+        for request in self.kie.requests() {
+            let seen = format!(
+                "{} {} {:?} {}",
+                request.path, request.body, request.query, request.method
+            );
+            assert!(
+                !seen.contains(&token),
+                "a KIE request carried the bot token: {seen}"
+            );
+        }
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for (stop, handle) in &self.workers {
+            stop.cancel();
+            handle.abort();
+        }
+    }
+}
