@@ -2,13 +2,14 @@
 
 use std::process::{Command, Output};
 
-use neurocards::store::Engine;
+use neurocards::store::{Engine, KeyHealth, KeyState};
 
 use crate::harness::{place, user_with, TestDb};
 
 crate::both_engines!(
     admin_commands_report_and_change_credits,
     admin_check_exits_with_1_and_lists_a_breach,
+    admin_keys_shows_health_and_puts_a_key_back,
 );
 
 fn neurocards(database_url: &str, args: &[&str]) -> Output {
@@ -145,4 +146,49 @@ fn a_database_password_never_appears_in_an_error() {
         "{text}"
     );
     assert!(!text.contains("s3cret-pw"), "{text}");
+}
+
+async fn admin_keys_shows_health_and_puts_a_key_back(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let url = db.url();
+    let empty = neurocards(&url, &["admin", "keys"]);
+    assert!(
+        stdout(&empty).contains("No KIE keys registered yet"),
+        "{}",
+        stdout(&empty)
+    );
+    db.store
+        .save_key_health(&KeyHealth::healthy("KIE_API_KEY_1", "main"))
+        .await
+        .unwrap();
+    db.store
+        .save_key_health(&KeyHealth {
+            state: KeyState::Disabled,
+            reason: Some("KIE Create, HTTP 200, code 402: credits are insufficient".into()),
+            ..KeyHealth::healthy("KIE_API_KEY_2", "main")
+        })
+        .await
+        .unwrap();
+
+    let listed = neurocards(&url, &["admin", "keys"]);
+    let text = stdout(&listed);
+    assert!(text.contains("KIE_API_KEY_1"), "{text}");
+    let disabled = text
+        .lines()
+        .find(|line| line.contains("KIE_API_KEY_2"))
+        .expect("key 2 listed");
+    assert!(
+        disabled.contains("DISABLED") && disabled.contains("402"),
+        "{text}"
+    );
+
+    let enabled = neurocards(&url, &["admin", "keys", "enable", "KIE_API_KEY_2"]);
+    assert!(enabled.status.success(), "{}", stderr(&enabled));
+    let health = db.store.key_health().await.unwrap();
+    assert!(
+        health.iter().all(|key| key.state == KeyState::Healthy),
+        "{health:?}"
+    );
+    let unknown = neurocards(&url, &["admin", "keys", "enable", "NOPE"]);
+    assert_eq!(unknown.status.code(), Some(1));
 }
