@@ -5,8 +5,12 @@ use neurocards::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    neurocards::telemetry::init();
     let cli = Cli::parse();
+    // The demo prints a conversation: only warnings and errors interrupt it.
+    match cli.command {
+        cli::Command::Demo => neurocards::telemetry::init_with_default("warn"),
+        _ => neurocards::telemetry::init(),
+    }
     match cli::run(cli).await {
         Ok(code) => code,
         Err(err) => {

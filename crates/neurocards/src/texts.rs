@@ -63,7 +63,7 @@ fn flatten(source: &str) -> HashMap<String, String> {
 
 /// The text `key` in `lang` with `{name}` placeholders filled; Russian when the English
 /// text is missing, the key itself when both are.
-pub fn text(lang: Lang, key: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+pub fn text(lang: Lang, key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync))]) -> String {
     let table = match lang {
         Lang::Ru => &*RU,
         Lang::En => &*EN,

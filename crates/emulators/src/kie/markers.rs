@@ -25,7 +25,10 @@ pub(crate) enum CreateFault {
 pub(crate) enum Scripted {
     #[default]
     Success,
-    Violation,
+    /// Refused by moderation; with `first`, only the first N tasks of the same prompt are.
+    Violation {
+        first: Option<u32>,
+    },
     People,
     /// Fails as a temporary error; with `first`, only the first N tasks of the same prompt do.
     Temporary {
@@ -63,7 +66,12 @@ pub(crate) fn parse(prompt: &str) -> Script {
             continue;
         }
         let scripted = match name.as_str() {
-            "violation" => Some(Scripted::Violation),
+            "violation" => Some(Scripted::Violation {
+                first: match arg {
+                    Some(Arg::Times(n)) => Some(n),
+                    _ => None,
+                },
+            }),
             "people" => Some(Scripted::People),
             "temporary" => Some(Scripted::Temporary {
                 first: match arg {
@@ -156,7 +164,7 @@ mod tests {
     fn create_faults_and_outcomes_combine() {
         let script = parse("#statusmalformed #violation #http429 #slow=1.5.");
         assert_eq!(script.create_fault, Some(CreateFault::Http429));
-        assert_eq!(script.outcome, Scripted::Violation);
+        assert_eq!(script.outcome, Scripted::Violation { first: None });
         assert!(script.status_malformed);
         assert_eq!(script.slow, Some(Duration::from_millis(1500)));
     }

@@ -173,6 +173,12 @@ impl KieEmulator {
             .max_creates_in_window(account, self.shared.config.create_window)
     }
 
+    /// The next `count` accepted tasks end refused for a content violation, whatever their
+    /// prompt (for a demo whose prompts carry no markers).
+    pub fn refuse_next_tasks(&self, count: u32) {
+        self.shared.lock().refuse_next += count;
+    }
+
     /// Sets the credits of `account`; unknown accounts are ignored.
     pub fn set_credits(&self, account: &str, credits: i64) {
         self.shared.lock().set_credits(account, credits);

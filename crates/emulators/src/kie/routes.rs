@@ -198,6 +198,12 @@ async fn create_task(
             Err(Refusal::InsufficientCredits) => return insufficient_credits(),
         }
         let previous_uses = state.use_prompt(&create.prompt);
+        let scripted = if state.refuse_next > 0 {
+            state.refuse_next -= 1;
+            markers::Scripted::Violation { first: None }
+        } else {
+            script.outcome
+        };
         let stage = script
             .slow
             .map_or(shared.config.stage_delay, |total| total / 3);
@@ -213,7 +219,7 @@ async fn create_task(
             created: now,
             create_ms: unix_millis(),
             stage,
-            outcome: Outcome::from_script(script.outcome, previous_uses),
+            outcome: Outcome::from_script(scripted, previous_uses),
             status_malformed: script.status_malformed,
             cost: shared.config.cost_per_task,
         };

@@ -78,6 +78,8 @@ pub(crate) struct KieState {
     pub rate_limited: usize,
     status_queries: HashMap<String, VecDeque<Instant>>,
     prompt_uses: HashMap<String, u32>,
+    /// Tasks still to be refused for a content violation, whatever their prompt.
+    pub refuse_next: u32,
     pub files: HashMap<String, StoredFile>,
     counter: u64,
 }
@@ -102,6 +104,7 @@ impl KieState {
             rate_limited: 0,
             status_queries: HashMap::new(),
             prompt_uses: HashMap::new(),
+            refuse_next: 0,
             files: HashMap::new(),
             counter: 0,
         }

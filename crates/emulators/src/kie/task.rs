@@ -28,14 +28,17 @@ impl Outcome {
             code: json!("500"),
             msg: "Internal server error",
         };
+        let violation = Outcome::Fail {
+            kind: "violation",
+            code: json!("422"),
+            msg: "Invalid prompt: prompt contains prohibited content",
+        };
         match scripted {
             Scripted::Success => Outcome::Success,
             Scripted::NoUrl => Outcome::NoUrl,
-            Scripted::Violation => Outcome::Fail {
-                kind: "violation",
-                code: json!("422"),
-                msg: "Invalid prompt: prompt contains prohibited content",
-            },
+            Scripted::Violation { first: None } => violation,
+            Scripted::Violation { first: Some(n) } if previous_uses < n => violation,
+            Scripted::Violation { .. } => Outcome::Success,
             // KIE sends this one's code as a JSON number: clients must cope.
             Scripted::People => Outcome::Fail {
                 kind: "people",
@@ -237,6 +240,13 @@ mod tests {
         assert_eq!(result["resultUrls"][0], "http://h/videos/task_m_1.mp4");
         assert_eq!(done["completeTime"], 31_000);
         assert_eq!(done["costTime"], 30_000);
+    }
+
+    #[test]
+    fn violation_n_refuses_only_the_first_n() {
+        let scripted = Scripted::Violation { first: Some(1) };
+        assert_eq!(Outcome::from_script(scripted, 0).name(), "violation");
+        assert_eq!(Outcome::from_script(scripted, 1).name(), "success");
     }
 
     #[test]

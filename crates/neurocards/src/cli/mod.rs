@@ -1,6 +1,8 @@
 //! The command line: `neurocards migrate`, `neurocards admin …`.
 
-mod admin;
+pub mod admin;
+mod bot;
+mod demo;
 pub mod worker;
 
 use std::process::ExitCode;
@@ -28,6 +30,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Bot, worker pool and HTTP server in one process: the default deployment.
+    Run,
+    /// The Telegram dialog alone (long polling).
+    Bot,
+    /// The whole system on this machine with no tokens: both APIs emulated on 127.0.0.1,
+    /// SQLite in a temporary directory, and a scripted user going through the flow.
+    Demo,
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Run the generation worker pool alone (any number, on any machines, sharing one
@@ -39,6 +48,9 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Demo = cli.command {
+        return demo::run().await.map(|()| ExitCode::SUCCESS);
+    }
     let config = Config::from_env().context("reading the configuration")?;
     let store = Store::connect(&config.database_url, config.store.clone()).await?;
     let outcome = match cli.command {
@@ -46,6 +58,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("Database {} is up to date.", config.database_url.redacted());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run => bot::run_all(&config, store.clone())
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Bot => bot::run_bot(&config, store.clone())
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Demo => Ok(ExitCode::SUCCESS),
         Command::Worker => worker::run(&config, store.clone())
             .await
             .map(|()| ExitCode::SUCCESS),

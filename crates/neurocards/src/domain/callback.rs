@@ -1,34 +1,114 @@
 //! The data behind inline buttons: compact (Telegram allows 64 bytes) and parsed strictly,
 //! so a forged or malformed button is recognised and changes nothing.
+//!
+//! Buttons of one step of the dialog carry that step's nonce: a button from an older message
+//! no longer matches the dialog and is refused as out of date.
 
 use super::OrderId;
 
+/// The video counts a user can order.
+pub const COUNTS: [i64; 3] = [1, 3, 5];
+
+const NONCE_LEN: usize = 8;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuItem {
+    Create,
+    Balance,
+    Buy,
+    Help,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Callback {
+    Menu(MenuItem),
+    /// "Main menu" under an order's summary.
+    MainMenu,
     /// "Make more" under an order's summary: same photo, back to the templates.
     MakeMore(OrderId),
-    MainMenu,
+    Template {
+        nonce: String,
+        id: String,
+    },
+    OwnPrompt {
+        nonce: String,
+    },
+    Count {
+        nonce: String,
+        count: i64,
+    },
 }
 
 impl Callback {
-    pub fn encode(self) -> String {
+    pub fn encode(&self) -> String {
         match self {
-            Callback::MakeMore(order) => format!("more:{order}"),
+            Callback::Menu(MenuItem::Create) => "m:create".to_owned(),
+            Callback::Menu(MenuItem::Balance) => "m:balance".to_owned(),
+            Callback::Menu(MenuItem::Buy) => "m:buy".to_owned(),
+            Callback::Menu(MenuItem::Help) => "m:help".to_owned(),
             Callback::MainMenu => "menu".to_owned(),
+            Callback::MakeMore(order) => format!("more:{order}"),
+            Callback::Template { nonce, id } => format!("t:{nonce}:{id}"),
+            Callback::OwnPrompt { nonce } => format!("o:{nonce}"),
+            Callback::Count { nonce, count } => format!("c:{nonce}:{count}"),
         }
     }
 
     pub fn decode(data: &str) -> Option<Callback> {
-        match data.split_once(':') {
-            Some(("more", id)) => id
-                .parse::<i64>()
-                .ok()
-                .filter(|parsed| *parsed > 0 && parsed.to_string() == id)
-                .map(|id| Callback::MakeMore(OrderId(id))),
-            None if data == "menu" => Some(Callback::MainMenu),
+        if data.len() > 64 {
+            return None;
+        }
+        let parts: Vec<&str> = data.split(':').collect();
+        match parts.as_slice() {
+            ["m", "create"] => Some(Callback::Menu(MenuItem::Create)),
+            ["m", "balance"] => Some(Callback::Menu(MenuItem::Balance)),
+            ["m", "buy"] => Some(Callback::Menu(MenuItem::Buy)),
+            ["m", "help"] => Some(Callback::Menu(MenuItem::Help)),
+            ["menu"] => Some(Callback::MainMenu),
+            ["more", id] => canonical_id(id).map(|id| Callback::MakeMore(OrderId(id))),
+            ["t", nonce, id] if is_nonce(nonce) && is_template_id(id) => Some(Callback::Template {
+                nonce: (*nonce).to_owned(),
+                id: (*id).to_owned(),
+            }),
+            ["o", nonce] if is_nonce(nonce) => Some(Callback::OwnPrompt {
+                nonce: (*nonce).to_owned(),
+            }),
+            ["c", nonce, count] if is_nonce(nonce) => {
+                let count = canonical_id(count).filter(|count| COUNTS.contains(count))?;
+                Some(Callback::Count {
+                    nonce: (*nonce).to_owned(),
+                    count,
+                })
+            }
             _ => None,
         }
     }
+}
+
+/// A fresh nonce for the buttons of one dialog step.
+pub fn new_nonce() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..NONCE_LEN].to_owned()
+}
+
+/// A positive number written the one canonical way (no sign, no leading zero).
+fn canonical_id(text: &str) -> Option<i64> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0 && id.to_string() == text)
+}
+
+fn is_nonce(text: &str) -> bool {
+    text.len() == NONCE_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn is_template_id(text: &str) -> bool {
+    (1..=24).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -37,7 +117,24 @@ mod tests {
 
     #[test]
     fn buttons_round_trip_and_fit_in_64_bytes() {
-        for callback in [Callback::MakeMore(OrderId(i64::MAX)), Callback::MainMenu] {
+        let nonce = new_nonce();
+        let all = [
+            Callback::Menu(MenuItem::Create),
+            Callback::Menu(MenuItem::Balance),
+            Callback::Menu(MenuItem::Buy),
+            Callback::Menu(MenuItem::Help),
+            Callback::MainMenu,
+            Callback::MakeMore(OrderId(i64::MAX)),
+            Callback::Template {
+                nonce: nonce.clone(),
+                id: "x".repeat(24),
+            },
+            Callback::OwnPrompt {
+                nonce: nonce.clone(),
+            },
+            Callback::Count { nonce, count: 5 },
+        ];
+        for callback in all {
             let data = callback.encode();
             assert!(data.len() <= 64, "{data}");
             assert_eq!(Callback::decode(&data), Some(callback));
@@ -45,11 +142,29 @@ mod tests {
     }
 
     #[test]
-    fn malformed_data_is_refused() {
+    fn malformed_or_forged_data_is_refused() {
         for data in [
-            "", "more:", "more:abc", "more:-1", "more:0", "more:+5", "more:05", "menu:1", "x",
+            "",
+            "more:",
+            "more:abc",
+            "more:-1",
+            "more:0",
+            "more:+5",
+            "more:05",
+            "menu:1",
+            "x",
+            "m:delete",
+            "c:0123abcd:2",
+            "c:0123abcd:05",
+            "c:short:1",
+            "c:0123ABCD:1",
+            "t:0123abcd:Bad",
+            "t:0123abcd:",
+            "o:0123abcd:extra",
+            "c:0123abcd:1:1",
         ] {
             assert_eq!(Callback::decode(data), None, "{data:?}");
         }
+        assert_eq!(Callback::decode(&"m:create".repeat(9)), None);
     }
 }

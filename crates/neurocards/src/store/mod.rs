@@ -5,6 +5,7 @@
 //! (claiming jobs, write locks) the engine picks its own statement. Each engine has its own
 //! migrations. Every public operation is atomic: it commits whole or changes nothing.
 
+mod bot;
 mod dialogs;
 mod error;
 mod jobs;

@@ -1,0 +1,340 @@
+//! Button presses. Every callback query is answered; a forged, malformed or stale button
+//! answers "this button is out of date" and changes nothing.
+
+use teloxide::prelude::*;
+use teloxide::types::MaybeInaccessibleMessage;
+
+use super::keyboards;
+use super::messages::show_menu;
+use super::reply::{say, say_with};
+use super::state::State;
+use super::{BotDialogue, Ctx, HandlerResult, TgBot};
+use crate::domain::callback::{new_nonce, Callback, MenuItem};
+use crate::domain::pricing::order_cost;
+use crate::domain::UserId;
+use crate::store::{NewOrder, StoreError};
+use crate::texts::{text, Lang};
+
+pub async fn on_callback(
+    bot: TgBot,
+    ctx: Ctx,
+    dialogue: BotDialogue,
+    state: State,
+    query: CallbackQuery,
+) -> HandlerResult {
+    let (_, lang) = ctx.ensure_user(&query.from).await?;
+    let chat = match &query.message {
+        Some(MaybeInaccessibleMessage::Regular(message)) => Some(message.chat.id),
+        Some(MaybeInaccessibleMessage::Inaccessible(message)) => Some(message.chat.id),
+        None => None,
+    };
+    let user = i64::try_from(query.from.id.0).unwrap_or(i64::MAX);
+    let decoded = query.data.as_deref().and_then(Callback::decode);
+    // Buttons live in the user's private chat with the bot; anything else is forged.
+    let (Some(callback), Some(chat)) = (decoded, chat.filter(|chat| chat.0 == user)) else {
+        return stale(&bot, &query, lang).await;
+    };
+    let outcome = handle(&bot, &ctx, &dialogue, state, chat, user, lang, callback).await;
+    match outcome {
+        Ok(Pressed::Done) => {
+            bot.answer_callback_query(query.id.clone()).await?;
+            Ok(())
+        }
+        Ok(Pressed::Stale) => stale(&bot, &query, lang).await,
+        Err(err) => {
+            // The press is answered even when handling it failed, so the button stops spinning.
+            let _ = bot.answer_callback_query(query.id.clone()).await;
+            Err(err)
+        }
+    }
+}
+
+enum Pressed {
+    Done,
+    Stale,
+}
+
+async fn stale(bot: &TgBot, query: &CallbackQuery, lang: Lang) -> HandlerResult {
+    bot.answer_callback_query(query.id.clone())
+        .text(text(lang, "callback.stale", &[]))
+        .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    bot: &TgBot,
+    ctx: &Ctx,
+    dialogue: &BotDialogue,
+    state: State,
+    chat: ChatId,
+    user: i64,
+    lang: Lang,
+    callback: Callback,
+) -> Result<Pressed, super::HandlerError> {
+    match callback {
+        Callback::Menu(MenuItem::Create) => {
+            dialogue.update(State::AwaitingPhoto).await?;
+            let max_mb = ctx.max_photo_bytes / (1024 * 1024);
+            say(
+                bot,
+                ctx,
+                chat,
+                &text(lang, "photo.ask", &[("max_mb", &max_mb)]),
+            )
+            .await?;
+        }
+        Callback::Menu(MenuItem::Balance) => {
+            let balance = ctx.store.balance(UserId(user)).await?;
+            say(
+                bot,
+                ctx,
+                chat,
+                &text(lang, "balance.text", &[("balance", &balance)]),
+            )
+            .await?;
+        }
+        Callback::Menu(MenuItem::Buy) => {
+            say(
+                bot,
+                ctx,
+                chat,
+                &text(lang, "buy.text", &[("user_id", &user)]),
+            )
+            .await?;
+        }
+        Callback::Menu(MenuItem::Help) => {
+            say(bot, ctx, chat, &text(lang, "help.text", &[])).await?
+        }
+        Callback::MainMenu => {
+            dialogue.update(State::Idle).await?;
+            show_menu(bot, ctx, chat, user, lang).await?;
+        }
+        Callback::MakeMore(order) => {
+            let Some((owner, photo)) = ctx.store.order_photo(order).await? else {
+                return Ok(Pressed::Stale);
+            };
+            if owner.0 != user {
+                return Ok(Pressed::Stale);
+            }
+            let nonce = new_nonce();
+            dialogue
+                .update(State::ChoosingTemplate {
+                    photo,
+                    nonce: nonce.clone(),
+                    album: None,
+                })
+                .await?;
+            let keyboard = keyboards::templates(lang, &ctx.templates, &nonce);
+            say_with(bot, ctx, chat, &text(lang, "photo.received", &[]), keyboard).await?;
+        }
+        Callback::Template { nonce, id } => {
+            let State::ChoosingTemplate {
+                photo,
+                nonce: current,
+                ..
+            } = state
+            else {
+                return Ok(Pressed::Stale);
+            };
+            let Some(template) = ctx.templates.get(&id).filter(|_| nonce == current) else {
+                return Ok(Pressed::Stale);
+            };
+            let (prompt, title) = (template.prompt.clone(), template.title(lang).to_owned());
+            ask_count(
+                bot,
+                ctx,
+                dialogue,
+                chat,
+                lang,
+                photo,
+                Some(id),
+                prompt,
+                &title,
+            )
+            .await?;
+        }
+        Callback::OwnPrompt { nonce } => {
+            let State::ChoosingTemplate {
+                photo,
+                nonce: current,
+                ..
+            } = state
+            else {
+                return Ok(Pressed::Stale);
+            };
+            if nonce != current {
+                return Ok(Pressed::Stale);
+            }
+            dialogue
+                .update(State::AwaitingPrompt {
+                    photo,
+                    nonce: new_nonce(),
+                })
+                .await?;
+            let max = super::input::MAX_OWN_PROMPT_CHARS;
+            say(bot, ctx, chat, &text(lang, "prompt.ask", &[("max", &max)])).await?;
+        }
+        Callback::Count { nonce, count } => {
+            let State::ChoosingCount {
+                photo,
+                template,
+                prompt,
+                nonce: current,
+                message_id,
+            } = state
+            else {
+                return Ok(Pressed::Stale);
+            };
+            if nonce != current {
+                return Ok(Pressed::Stale);
+            }
+            place(
+                bot,
+                ctx,
+                dialogue,
+                chat,
+                user,
+                lang,
+                Order {
+                    photo,
+                    template,
+                    prompt,
+                    nonce,
+                    count,
+                    message_id,
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(Pressed::Done)
+}
+
+/// Shows the count buttons with the price and the balance.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn ask_count(
+    bot: &TgBot,
+    ctx: &Ctx,
+    dialogue: &BotDialogue,
+    chat: ChatId,
+    lang: Lang,
+    photo: String,
+    template: Option<String>,
+    prompt: String,
+    title: &str,
+) -> HandlerResult {
+    let nonce = new_nonce();
+    let balance = ctx.store.balance(UserId(chat.0)).await?;
+    let question = text(
+        lang,
+        "count.ask",
+        &[
+            ("template", &title),
+            ("price", &ctx.unit_price),
+            ("balance", &balance),
+        ],
+    );
+    let keyboard = keyboards::counts(lang, &nonce, ctx.unit_price);
+    // The state changes first: a press that arrives before the message id is stored still
+    // finds the right step.
+    let mut state = State::ChoosingCount {
+        photo,
+        template,
+        prompt,
+        nonce,
+        message_id: None,
+    };
+    dialogue.update(state.clone()).await?;
+    if let Some(sent) = say_with(bot, ctx, chat, &question, keyboard).await? {
+        if let State::ChoosingCount { message_id, .. } = &mut state {
+            *message_id = Some(sent.id.0);
+        }
+        dialogue.update(state).await?;
+    }
+    Ok(())
+}
+
+struct Order {
+    photo: String,
+    template: Option<String>,
+    prompt: String,
+    nonce: String,
+    count: i64,
+    message_id: Option<i32>,
+}
+
+async fn place(
+    bot: &TgBot,
+    ctx: &Ctx,
+    dialogue: &BotDialogue,
+    chat: ChatId,
+    user: i64,
+    lang: Lang,
+    order: Order,
+) -> HandlerResult {
+    let generation = match order
+        .template
+        .as_deref()
+        .and_then(|id| ctx.templates.get(id))
+    {
+        Some(template) => template.generation.clone(),
+        None => ctx.templates.own_prompt_generation(),
+    };
+    let new_order = NewOrder {
+        user_id: UserId(user),
+        chat_id: chat.0,
+        // Every press of this step's buttons maps to one key: one order, however many presses.
+        idempotency_key: Some(format!("{}:{}", chat.0, order.nonce)),
+        video_count: order.count,
+        unit_price: ctx.unit_price,
+        photo_file_id: order.photo,
+        template_id: order.template,
+        prompt: order.prompt,
+        generation: generation.to_json(),
+        language: lang.code().to_owned(),
+    };
+    match ctx.store.place_order(&new_order).await {
+        Ok(placed) => {
+            dialogue.update(State::Idle).await?;
+            if let Some(message_id) = order.message_id {
+                // The used count buttons disappear; a failure here changes nothing that matters.
+                let _ = bot
+                    .edit_message_reply_markup(chat, teloxide::types::MessageId(message_id))
+                    .await;
+            }
+            if placed.newly_placed {
+                let ahead = ctx.store.jobs_ahead_of(placed.order_id).await?;
+                let cost = order_cost(order.count, ctx.unit_price)?;
+                let accepted = text(
+                    lang,
+                    "order.accepted",
+                    &[
+                        ("count", &order.count),
+                        ("cost", &cost),
+                        ("balance", &placed.balance_after),
+                        ("ahead", &ahead),
+                    ],
+                );
+                say(bot, ctx, chat, &accepted).await?;
+            }
+            Ok(())
+        }
+        Err(StoreError::InsufficientCredits {
+            balance, needed, ..
+        }) => {
+            let short = text(
+                lang,
+                "count.short",
+                &[
+                    ("count", &order.count),
+                    ("needed", &needed),
+                    ("balance", &balance),
+                ],
+            );
+            say_with(bot, ctx, chat, &short, keyboards::buy(lang)).await?;
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}

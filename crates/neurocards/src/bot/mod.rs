@@ -1,0 +1,150 @@
+//! The Telegram dialog that turns a product photo into an order.
+//!
+//! ```text
+//! /start ─▶ Idle ──photo──▶ ChoosingTemplate ──template──▶ ChoosingCount ──count──▶ order placed ─▶ Idle
+//!   ▲        │ "create video"      │ "own prompt"               ▲
+//!   │        ▼                     ▼                            │
+//!   │   AwaitingPhoto       AwaitingPrompt ──────text───────────┘
+//!   └── /cancel at any step; /balance and /help at any step
+//! ```
+//! The state lives in the database ([`state::DialogStorage`]). Buttons carry the nonce of the
+//! step that showed them: a button from an older message is refused as out of date, and the
+//! order's idempotency key is derived from the count step's nonce, so no press places a
+//! second order.
+
+mod admin;
+mod callbacks;
+pub mod input;
+mod keyboards;
+mod messages;
+mod reply;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use teloxide::adaptors::throttle::{Limits, Throttle};
+use teloxide::dispatching::dialogue::{self, Dialogue};
+use teloxide::dispatching::{DefaultKey, UpdateHandler};
+use teloxide::prelude::*;
+use teloxide::types::User;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{Store, StoreError};
+use crate::telegram::Telegram;
+use crate::templates::Templates;
+use crate::texts::Lang;
+use state::{DialogStorage, State};
+
+pub type TgBot = Throttle<Bot>;
+pub type BotDialogue = Dialogue<State, DialogStorage>;
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+pub type HandlerResult = Result<(), HandlerError>;
+
+/// Everything the handlers share.
+pub struct BotContext {
+    pub store: Store,
+    pub templates: Arc<Templates>,
+    /// Fetches the user's photo to check it is a readable image.
+    pub telegram: Telegram,
+    pub admin_ids: Vec<i64>,
+    pub free_credits: i64,
+    pub max_photo_bytes: u64,
+    pub unit_price: i64,
+    pub bot_username: String,
+}
+
+pub type Ctx = Arc<BotContext>;
+
+impl BotContext {
+    pub fn is_admin(&self, user: i64) -> bool {
+        self.admin_ids.contains(&user)
+    }
+
+    /// Registers (or refreshes) whoever writes to the bot; a new user gets the free credits.
+    pub async fn ensure_user(&self, user: &User) -> Result<(i64, Lang), StoreError> {
+        let lang_code = user.language_code.as_deref().unwrap_or("ru");
+        let lang = Lang::from_code(lang_code);
+        let id = crate::domain::UserId(i64::try_from(user.id.0).unwrap_or(i64::MAX));
+        let (stored, _) = self
+            .store
+            .register_user(id, user.username.as_deref(), lang.code(), self.free_credits)
+            .await?;
+        Ok((stored.credits, lang))
+    }
+}
+
+/// The whole dialog as one tree.
+pub fn schema() -> UpdateHandler<HandlerError> {
+    let private_messages = Update::filter_message()
+        .filter(|message: Message| message.chat.is_private())
+        .endpoint(messages::on_message);
+    let edited = Update::filter_edited_message()
+        .filter(|message: Message| message.chat.is_private())
+        .endpoint(messages::on_edited);
+    let callbacks = Update::filter_callback_query().endpoint(callbacks::on_callback);
+    dialogue::enter::<Update, DialogStorage, State, _>()
+        .branch(private_messages)
+        .branch(edited)
+        .branch(callbacks)
+}
+
+/// The bot's dispatcher, ready to run against `bot`'s API with long polling.
+pub struct BotRunner {
+    dispatcher: Dispatcher<TgBot, HandlerError, DefaultKey>,
+    bot: TgBot,
+    poll_timeout: Duration,
+}
+
+impl BotRunner {
+    pub fn new(bot: Bot, context: BotContext) -> BotRunner {
+        let bot = bot.throttle(Limits::default());
+        let storage = Arc::new(DialogStorage(context.store.clone()));
+        let dispatcher = Dispatcher::builder(bot.clone(), schema())
+            .dependencies(dptree::deps![Arc::new(context), storage])
+            // Group chats, channels and other updates are not for this bot: ignore them quietly.
+            .default_handler(|_| async {})
+            .error_handler(Arc::new(|err: HandlerError| async move {
+                tracing::error!(error = %err, "an update handler failed");
+            }))
+            .build();
+        BotRunner {
+            dispatcher,
+            bot,
+            poll_timeout: Duration::from_secs(25),
+        }
+    }
+
+    /// Shorter long polls make tests stop faster.
+    pub fn with_poll_timeout(mut self, timeout: Duration) -> BotRunner {
+        self.poll_timeout = timeout;
+        self
+    }
+
+    /// Long-polls until `shutdown` is cancelled, then finishes the updates in hand.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let token = self.dispatcher.shutdown_token();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            // The dispatcher may not have started yet; try until it stops.
+            loop {
+                match token.shutdown() {
+                    Ok(stopping) => {
+                        stopping.await;
+                        return;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        let listener = teloxide::update_listeners::Polling::builder(self.bot.clone())
+            .timeout(self.poll_timeout)
+            .delete_webhook()
+            .await
+            .build();
+        let errors = LoggingErrorHandler::with_custom_text("reading updates from Telegram failed");
+        self.dispatcher
+            .dispatch_with_listener(listener, errors)
+            .await;
+    }
+}

@@ -1,0 +1,81 @@
+//! `neurocards bot` and `neurocards run`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use teloxide::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+use super::worker::{build_worker, cancel_on_signal};
+use crate::bot::{BotContext, BotRunner};
+use crate::config::Config;
+use crate::domain::pricing::CREDITS_PER_VIDEO;
+use crate::store::Store;
+use crate::telegram::{redact_token, Telegram};
+use crate::templates::Templates;
+
+/// Builds the dialog from the configuration; asks Telegram who the bot is.
+pub async fn build_bot(config: &Config, store: Store) -> anyhow::Result<BotRunner> {
+    let token = config.require_bot_token()?;
+    let templates = Templates::load(config.templates_file.as_deref())?;
+    let client = teloxide::net::default_reqwest_settings()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .context("building the Telegram client")?;
+    let bot = Bot::with_client(token.expose_secret(), client)
+        .set_api_url(config.telegram_api_url.clone());
+    let me = bot
+        .get_me()
+        .await
+        .map_err(|err| anyhow::anyhow!(redact_token(&err.to_string(), token.expose_secret())))
+        .context("asking Telegram who the bot is (is BOT_TOKEN right?)")?;
+    let telegram =
+        Telegram::new(token, &config.telegram_api_url).context("building the Telegram client")?;
+    let context = BotContext {
+        store,
+        templates: Arc::new(templates),
+        telegram,
+        admin_ids: config.admin_ids.clone(),
+        free_credits: config.free_credits,
+        max_photo_bytes: config.max_photo_mb * 1024 * 1024,
+        unit_price: CREDITS_PER_VIDEO,
+        bot_username: me.username.clone().unwrap_or_default(),
+    };
+    tracing::info!(bot = %context.bot_username, "bot ready");
+    Ok(BotRunner::new(bot, context))
+}
+
+pub async fn run_bot(config: &Config, store: Store) -> anyhow::Result<()> {
+    let bot = build_bot(config, store).await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    bot.run(shutdown).await;
+    Ok(())
+}
+
+/// The default deployment: the dialog, the worker pool and the HTTP server in one process.
+pub async fn run_all(config: &Config, store: Store) -> anyhow::Result<()> {
+    let bot = build_bot(config, store.clone()).await?;
+    let worker = build_worker(config, store.clone()).await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let router = crate::http::router(store, worker.wakeups());
+    let http = tokio::spawn(crate::http::serve(
+        config.http_addr,
+        router,
+        shutdown.clone(),
+    ));
+    let working = tokio::spawn(Arc::clone(&worker).run(shutdown.clone()));
+    bot.run(shutdown.clone()).await;
+    shutdown.cancel();
+    working
+        .await
+        .context("the worker task")?
+        .context("running the worker")?;
+    http.await
+        .context("the http task")?
+        .context("serving http")?;
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! `neurocards demo`: the whole system on this machine, with no tokens and no network. Both
+//! APIs are emulated on 127.0.0.1, the database is SQLite in a temporary directory, the bot
+//! and the worker are the production code, and a scripted user goes through the flow.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use emulators::kie::{KieConfig, KieEmulator};
+use emulators::telegram::{SentKind, SentMessage, TelegramConfig, TelegramEmulator, TestUser};
+use secrecy::SecretString;
+use serde_json::Value;
+use teloxide::Bot;
+use tokio_util::sync::CancellationToken;
+
+use crate::bot::{BotContext, BotRunner};
+use crate::config::{DatabaseUrl, KieKey};
+use crate::domain::pricing::CREDITS_PER_VIDEO;
+use crate::domain::UserId;
+use crate::kie::{KeyPool, KieClient};
+use crate::store::{Store, StoreOptions};
+use crate::telegram::Telegram;
+use crate::templates::Templates;
+use crate::worker::{PollSchedule, Worker, WorkerSettings};
+
+/// A small but real JPEG header: the bot and the worker check the bytes, not a name.
+const PHOTO: &[u8] = &[
+    0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0,
+];
+const FREE_CREDITS: i64 = 5;
+
+pub async fn run() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let kie = KieEmulator::start(KieConfig {
+        stage_delay: Duration::from_millis(400),
+        ..KieConfig::default()
+    })
+    .await
+    .context("starting the KIE emulator")?;
+    let telegram = TelegramEmulator::start(TelegramConfig::default())
+        .await
+        .context("starting the Telegram emulator")?;
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let url = DatabaseUrl::parse(&format!(
+        "sqlite://{}",
+        dir.path().join("demo.db").display()
+    ))?;
+    let store = Store::connect(&url, StoreOptions::default()).await?;
+
+    println!("neurocards demo: the bot and the worker against local emulators of Telegram ({}) and KIE ({}),", telegram.base_url(), kie.base_url());
+    println!(
+        "SQLite in {}. New users get {FREE_CREDITS} free credits; 1 video = 1 credit.",
+        dir.path().display()
+    );
+    println!(
+        "The KIE emulator is told to refuse one video of the order for a content violation.\n"
+    );
+
+    let token = SecretString::from(telegram.token());
+    let api = url::Url::parse(&telegram.base_url())?;
+    let stop = CancellationToken::new();
+    let worker = demo_worker(&store, &kie, &token, &api).await?;
+    let working = tokio::spawn(Arc::clone(&worker).run(stop.clone()));
+    let bot = BotRunner::new(
+        Bot::new(telegram.token()).set_api_url(api.clone()),
+        BotContext {
+            store: store.clone(),
+            templates: Arc::new(Templates::built_in()?),
+            telegram: Telegram::new(&token, &api)?,
+            admin_ids: Vec::new(),
+            free_credits: FREE_CREDITS,
+            max_photo_bytes: 10 * 1024 * 1024,
+            unit_price: CREDITS_PER_VIDEO,
+            bot_username: "neurocards_test_bot".to_owned(),
+        },
+    )
+    .with_poll_timeout(Duration::from_secs(1));
+    let chatting = tokio::spawn(bot.run(stop.clone()));
+
+    let user = TestUser::new(1001, "en");
+    let mut chat = Conversation::new(&telegram, user.id);
+    let result = script(&telegram, &kie, &user, &mut chat).await;
+    stop.cancel();
+    let _ = chatting.await;
+    working.await.context("the worker task")??;
+    result?;
+
+    println!(
+        "\nBalance: {} credits. Ledger:",
+        store.balance(UserId(user.id)).await?
+    );
+    for entry in store.ledger(UserId(user.id), 20).await?.iter().rev() {
+        println!(
+            "  {:+3} {:<6} {}",
+            entry.delta,
+            entry.kind,
+            entry.reason.as_deref().unwrap_or("")
+        );
+    }
+    let breaches = store.check_invariants().await?;
+    if !breaches.is_empty() {
+        bail!("invariants broken: {breaches:?}");
+    }
+    println!("Invariants: all hold (balances match the ledger, one refund per failed video).");
+    println!(
+        "Requests to KIE: {} createTask, none carrying the bot token.",
+        kie.create_task_calls()
+    );
+    if kie
+        .requests()
+        .iter()
+        .any(|request| format!("{request:?}").contains(&telegram.token()))
+    {
+        bail!("a request to KIE carried the bot token");
+    }
+    println!("Done in {:.1} s.", started.elapsed().as_secs_f64());
+    store.close().await;
+    Ok(())
+}
+
+async fn script(
+    telegram: &TelegramEmulator,
+    kie: &KieEmulator,
+    user: &TestUser,
+    chat: &mut Conversation<'_>,
+) -> anyhow::Result<()> {
+    chat.user_says("/start");
+    telegram.send_text(user, "/start");
+    chat.expect_bot(1).await?;
+
+    chat.user_says("[sends a photo of a ceramic mug]");
+    telegram.send_photo(user, PHOTO.to_vec());
+    let templates = chat.expect_bot(1).await?;
+
+    let showcase = templates
+        .last()
+        .and_then(|message| button(message, 0))
+        .context("no template buttons")?;
+    chat.user_presses(&showcase.0);
+    telegram.press_button(user, templates[templates.len() - 1].message_id, &showcase.1);
+    let counts = chat.expect_bot(1).await?;
+
+    let three = counts
+        .last()
+        .and_then(|message| button(message, 1))
+        .context("no count buttons")?;
+    kie.refuse_next_tasks(1);
+    chat.user_presses(&three.0);
+    telegram.press_button(user, counts[counts.len() - 1].message_id, &three.1);
+    // Accepted, then two videos, one refusal and the summary, as they come.
+    let mut after_order = chat.expect_bot(5).await?;
+    while !after_order.iter().any(is_summary) {
+        after_order = chat.expect_bot(1).await?;
+    }
+
+    let summary = telegram
+        .sent(user.id)
+        .into_iter()
+        .rfind(is_summary)
+        .context("no summary")?;
+    let more = button(&summary, 0).context("no make-more button")?;
+    chat.user_presses(&more.0);
+    telegram.press_button(user, summary.message_id, &more.1);
+    chat.expect_bot(1).await?;
+    Ok(())
+}
+
+async fn demo_worker(
+    store: &Store,
+    kie: &KieEmulator,
+    token: &SecretString,
+    api: &url::Url,
+) -> anyhow::Result<Arc<Worker>> {
+    let keys = [KieKey {
+        id: "KIE_API_KEY".into(),
+        account: "main".into(),
+        secret: SecretString::from("test-key"),
+    }];
+    let pool = KeyPool::start(&keys, 10, store.clone()).await?;
+    let kie_url = url::Url::parse(&kie.base_url())?;
+    let client = KieClient::new(kie_url.clone(), kie_url, Duration::from_secs(10))?;
+    let settings = WorkerSettings {
+        poll: PollSchedule {
+            first: Duration::from_millis(250),
+            max: Duration::from_secs(1),
+        },
+        heartbeat_every: Duration::from_millis(500),
+        idle_wait: Duration::from_millis(100),
+        ..WorkerSettings::default()
+    };
+    Ok(Worker::new(
+        store.clone(),
+        client,
+        pool,
+        Telegram::new(token, api)?,
+        settings,
+    )?)
+}
+
+/// Prints the chat as a person reads it.
+struct Conversation<'a> {
+    telegram: &'a TelegramEmulator,
+    chat_id: i64,
+    shown: usize,
+}
+
+impl<'a> Conversation<'a> {
+    fn new(telegram: &'a TelegramEmulator, chat_id: i64) -> Self {
+        Conversation {
+            telegram,
+            chat_id,
+            shown: 0,
+        }
+    }
+
+    fn user_says(&self, text: &str) {
+        println!("user: {text}");
+    }
+
+    fn user_presses(&self, label: &str) {
+        println!("user: presses [{label}]");
+    }
+
+    /// Waits for `count` new bot messages and prints them.
+    async fn expect_bot(&mut self, count: usize) -> anyhow::Result<Vec<SentMessage>> {
+        let sent = self
+            .telegram
+            .wait_for_sent(self.chat_id, self.shown + count, Duration::from_secs(20))
+            .await;
+        if sent.len() < self.shown + count {
+            bail!(
+                "the bot did not answer in time (last messages: {:?})",
+                &sent[self.shown..]
+            );
+        }
+        let new = sent[self.shown..].to_vec();
+        for message in &new {
+            print_message(message);
+        }
+        self.shown = sent.len();
+        Ok(new)
+    }
+}
+
+fn print_message(message: &SentMessage) {
+    let text = message
+        .text
+        .clone()
+        .unwrap_or_default()
+        .replace('\n', "\n     ");
+    match &message.kind {
+        SentKind::Video { .. } => println!("bot: [video] {text}"),
+        _ => println!("bot: {text}"),
+    }
+    let rows = buttons(message);
+    if !rows.is_empty() {
+        let labels: Vec<String> = rows.iter().map(|(label, _)| format!("[{label}]")).collect();
+        println!("     {}", labels.join(" "));
+    }
+}
+
+fn buttons(message: &SentMessage) -> Vec<(String, String)> {
+    let Some(markup) = &message.reply_markup else {
+        return Vec::new();
+    };
+    markup["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .filter_map(|button: Value| {
+            Some((
+                button["text"].as_str()?.to_owned(),
+                button["callback_data"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn button(message: &SentMessage, index: usize) -> Option<(String, String)> {
+    buttons(message).into_iter().nth(index)
+}
+
+fn is_summary(message: &SentMessage) -> bool {
+    buttons(message)
+        .iter()
+        .any(|(_, data)| data.starts_with("more:"))
+}
