@@ -3,5 +3,6 @@
 
 mod harness;
 
+mod bot;
 mod store;
 mod worker;

@@ -3,6 +3,6 @@
 mod classes;
 mod delivery;
 mod happy_path;
-mod rig;
+pub mod rig;
 mod scale;
 mod takeover;

@@ -1,0 +1,6 @@
+//! The Telegram dialog end to end: a user played through the Telegram emulator, on both
+//! engines.
+
+mod bad_input;
+mod flow;
+pub mod rig;

@@ -1,0 +1,306 @@
+//! The real bot (and, when a test needs videos, the real worker) against the emulators and a
+//! fresh database. A test plays the user through the Telegram emulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use emulators::kie::{KieConfig, KieEmulator};
+use emulators::telegram::{SentMessage, TelegramConfig, TelegramEmulator, TestUser};
+use neurocards::bot::{BotContext, BotRunner};
+use neurocards::config::KieKey;
+use neurocards::domain::UserId;
+use neurocards::kie::{KeyPool, KieClient};
+use neurocards::store::{Engine, Store, StoreOptions};
+use neurocards::telegram::Telegram;
+use neurocards::templates::Templates;
+use neurocards::worker::Worker;
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::{assert_invariants_hold, TestDb};
+use crate::worker::rig::{fast_settings, JPEG};
+
+pub const ADMIN: i64 = 999;
+
+pub struct BotRig {
+    pub db: TestDb,
+    pub telegram: TelegramEmulator,
+    pub kie: KieEmulator,
+    bot: Option<(CancellationToken, JoinHandle<()>)>,
+    worker: Option<(CancellationToken, JoinHandle<()>)>,
+}
+
+impl BotRig {
+    /// The bot alone: orders are placed but nobody generates them.
+    pub async fn start(engine: Engine) -> BotRig {
+        let db = TestDb::real_time(engine, StoreOptions::default()).await;
+        let telegram = TelegramEmulator::start(TelegramConfig::default())
+            .await
+            .expect("starting the Telegram emulator");
+        let kie = KieEmulator::start(KieConfig {
+            stage_delay: Duration::from_millis(100),
+            ..KieConfig::default()
+        })
+        .await
+        .expect("starting the KIE emulator");
+        let mut rig = BotRig {
+            db,
+            telegram,
+            kie,
+            bot: None,
+            worker: None,
+        };
+        rig.start_bot();
+        rig
+    }
+
+    /// The bot and a worker: orders become videos.
+    pub async fn with_worker(engine: Engine) -> BotRig {
+        let mut rig = BotRig::start(engine).await;
+        let keys = [KieKey {
+            id: "KIE_API_KEY".into(),
+            account: "main".into(),
+            secret: SecretString::from("test-key"),
+        }];
+        let store = rig.store().clone();
+        let pool = KeyPool::start(&keys, 10, store.clone())
+            .await
+            .expect("key pool");
+        let url = url::Url::parse(&rig.kie.base_url()).expect("emulator URL");
+        let kie = KieClient::new(url.clone(), url, Duration::from_secs(2)).expect("KIE client");
+        let worker = Worker::new(store, kie, pool, rig.sender(), fast_settings()).expect("worker");
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let _ = Arc::clone(&worker).run(stop).await;
+            }
+        });
+        rig.worker = Some((stop, handle));
+        rig
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.db.store
+    }
+
+    fn sender(&self) -> Telegram {
+        let token = SecretString::from(self.telegram.token());
+        let api = url::Url::parse(&self.telegram.base_url()).expect("emulator URL");
+        Telegram::new(&token, &api).expect("Telegram client")
+    }
+
+    fn start_bot(&mut self) {
+        let api = url::Url::parse(&self.telegram.base_url()).expect("emulator URL");
+        let context = BotContext {
+            store: self.db.store.clone(),
+            templates: Arc::new(Templates::built_in().expect("templates")),
+            telegram: self.sender(),
+            admin_ids: vec![ADMIN],
+            free_credits: 0,
+            max_photo_bytes: 10 * 1024 * 1024,
+            unit_price: 1,
+            bot_username: "neurocards_test_bot".to_owned(),
+        };
+        let runner = BotRunner::new(
+            teloxide::Bot::new(self.telegram.token()).set_api_url(api),
+            context,
+        )
+        .with_poll_timeout(Duration::from_millis(500));
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(runner.run(stop.clone()));
+        self.bot = Some((stop, handle));
+    }
+
+    /// Stops the bot process and starts a new one on the same database.
+    pub async fn restart_bot(&mut self) {
+        if let Some((stop, handle)) = self.bot.take() {
+            stop.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
+        }
+        self.start_bot();
+    }
+
+    /// A user who has `credits` (registered the way the bot registers them).
+    pub async fn user(&self, id: i64, language: &str, credits: i64) -> TestUser {
+        self.store()
+            .register_user(UserId(id), Some("seller"), language, credits)
+            .await
+            .expect("registering a user");
+        TestUser::new(id, language)
+    }
+
+    pub async fn balance(&self, user: &TestUser) -> i64 {
+        self.store()
+            .balance(UserId(user.id))
+            .await
+            .expect("a balance")
+    }
+
+    pub async fn orders(&self, user: &TestUser) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE user_id = $1")
+            .bind(user.id)
+            .fetch_one(self.store().pool())
+            .await
+            .expect("counting orders")
+    }
+
+    /// Sends a text and waits for `replies` answers; returns the new messages.
+    pub async fn say(&self, user: &TestUser, text: &str, replies: usize) -> Vec<SentMessage> {
+        let before = self.telegram.sent(user.id).len();
+        self.telegram.send_text(user, text);
+        self.replies(user, before, replies).await
+    }
+
+    pub async fn photo(&self, user: &TestUser, replies: usize) -> Vec<SentMessage> {
+        let before = self.telegram.sent(user.id).len();
+        self.telegram.send_photo(user, JPEG.to_vec());
+        self.replies(user, before, replies).await
+    }
+
+    /// Presses a button by its position in the message's keyboard.
+    pub async fn press(
+        &self,
+        user: &TestUser,
+        message: &SentMessage,
+        index: usize,
+        replies: usize,
+    ) -> Vec<SentMessage> {
+        let data = buttons(message)
+            .into_iter()
+            .nth(index)
+            .map(|(_, data)| data)
+            .unwrap_or_else(|| panic!("no button {index} in {message:?}"));
+        self.press_data(user, message.message_id, &data, replies)
+            .await
+    }
+
+    pub async fn press_data(
+        &self,
+        user: &TestUser,
+        message_id: i64,
+        data: &str,
+        replies: usize,
+    ) -> Vec<SentMessage> {
+        let before = self.telegram.sent(user.id).len();
+        let query = self.telegram.press_button(user, message_id, data);
+        let new = self.replies(user, before, replies).await;
+        self.wait_answered(&query).await;
+        new
+    }
+
+    /// Waits until the callback query was answered (every press must be).
+    pub async fn wait_answered(&self, query: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !self
+            .telegram
+            .answered_callbacks()
+            .iter()
+            .any(|answered| answered == query)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "callback {query} was never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn replies(&self, user: &TestUser, before: usize, count: usize) -> Vec<SentMessage> {
+        let sent = self
+            .telegram
+            .wait_for_sent(user.id, before + count, Duration::from_secs(15))
+            .await;
+        assert!(
+            sent.len() >= before + count,
+            "expected {count} replies, got {:?}",
+            &sent[before.min(sent.len())..]
+        );
+        sent[before..].to_vec()
+    }
+
+    /// Waits for a message of the chat, sent after the first `from`, that `matches`.
+    pub async fn wait_for(
+        &self,
+        user: &TestUser,
+        from: usize,
+        matches: impl Fn(&SentMessage) -> bool,
+    ) -> SentMessage {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let sent = self.telegram.sent(user.id);
+            if let Some(found) = sent.iter().skip(from).find(|message| matches(message)) {
+                return found.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no such message among {:?}",
+                &sent[from.min(sent.len())..]
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Sends a photo and returns the message with the template buttons.
+    pub async fn photo_to_templates(&self, user: &TestUser) -> SentMessage {
+        let before = self.telegram.sent(user.id).len();
+        self.telegram.send_photo(user, JPEG.to_vec());
+        self.wait_for(user, before, |message| has_button(message, "t:"))
+            .await
+    }
+
+    /// Goes from a photo to the count buttons with the first template.
+    pub async fn up_to_count(&self, user: &TestUser) -> SentMessage {
+        let templates = self.photo_to_templates(user).await;
+        let before = self.telegram.sent(user.id).len();
+        let data = buttons(&templates)[0].1.clone();
+        self.telegram
+            .press_button(user, templates.message_id, &data);
+        self.wait_for(user, before, |message| has_button(message, "c:"))
+            .await
+    }
+
+    pub async fn assert_sound(&self) {
+        assert_invariants_hold(self.store()).await;
+    }
+}
+
+impl Drop for BotRig {
+    fn drop(&mut self) {
+        for (stop, handle) in self.bot.iter().chain(self.worker.iter()) {
+            stop.cancel();
+            handle.abort();
+        }
+    }
+}
+
+pub fn buttons(message: &SentMessage) -> Vec<(String, String)> {
+    let Some(markup) = &message.reply_markup else {
+        return Vec::new();
+    };
+    markup["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .filter_map(|button: Value| {
+            Some((
+                button["text"].as_str()?.to_owned(),
+                button["callback_data"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// True when a button's data starts with `prefix`.
+pub fn has_button(message: &SentMessage, prefix: &str) -> bool {
+    buttons(message)
+        .iter()
+        .any(|(_, data)| data.starts_with(prefix))
+}
+
+pub fn text_of(message: &SentMessage) -> String {
+    message.text.clone().unwrap_or_default()
+}
