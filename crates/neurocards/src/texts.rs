@@ -79,6 +79,26 @@ pub fn text(lang: Lang, key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync
     out
 }
 
+/// "1 credit", "3 credits" (English); "3 кр." (Russian).
+pub fn credits(lang: Lang, n: i64) -> String {
+    let key = if n == 1 {
+        "unit.credit_one"
+    } else {
+        "unit.credit_many"
+    };
+    text(lang, key, &[("n", &n)])
+}
+
+/// "1 video", "3 videos" (English); "3 видео" (Russian).
+pub fn videos(lang: Lang, n: i64) -> String {
+    let key = if n == 1 {
+        "unit.video_one"
+    } else {
+        "unit.video_many"
+    };
+    text(lang, key, &[("n", &n)])
+}
+
 pub fn video_caption(lang: Lang, n: i64, total: i64) -> String {
     text(lang, "video.caption", &[("n", &n), ("total", &total)])
 }
@@ -122,7 +142,11 @@ pub fn order_summary(lang: Lang, summary: &OrderSummary, balance: Option<i64>) -
         }
     }
     if let Some(balance) = balance {
-        lines.push(text(lang, "summary.balance", &[("balance", &balance)]));
+        lines.push(text(
+            lang,
+            "summary.balance",
+            &[("balance", &credits(lang, balance))],
+        ));
     }
     lines.join("\n")
 }
@@ -183,8 +207,12 @@ mod tests {
         };
         assert_eq!(
             order_summary(Lang::En, &summary, Some(4)),
-            "Done: 2 of 3 videos.\nCredits refunded: 1.\n• refused by moderation: 1\nBalance: 4 credits."
+            "Videos made: 2 of 3.\nCredits refunded: 1.\n• refused by moderation: 1\nBalance: 4 credits."
         );
-        assert!(order_summary(Lang::Ru, &summary, None).starts_with("Готово: 2 из 3 видео."));
+        assert!(order_summary(Lang::Ru, &summary, None).starts_with("Готово видео: 2 из 3."));
+        assert_eq!(credits(Lang::En, 1), "1 credit");
+        assert_eq!(credits(Lang::En, 0), "0 credits");
+        assert_eq!(videos(Lang::En, 5), "5 videos");
+        assert_eq!(credits(Lang::Ru, 5), "5 кр.");
     }
 }

@@ -10,7 +10,7 @@ use super::{Ctx, HandlerResult, TgBot};
 use crate::cli::admin::{format_keys, format_queue};
 use crate::domain::UserId;
 use crate::store::StoreError;
-use crate::texts::{text, Lang};
+use crate::texts::{self, text, Lang};
 
 pub async fn stats(bot: &TgBot, ctx: &Ctx, chat: ChatId, _lang: Lang) -> HandlerResult {
     let now = ctx.store.now_millis();
@@ -56,7 +56,7 @@ pub async fn grant(
                 &[
                     ("user", &user),
                     ("credits", &format!("{credits:+}")),
-                    ("balance", &balance),
+                    ("balance", &texts::credits(lang, balance)),
                 ],
             );
             say(bot, ctx, chat, &done).await

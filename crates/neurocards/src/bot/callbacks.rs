@@ -13,7 +13,7 @@ use crate::domain::callback::{new_nonce, Callback, MenuItem};
 use crate::domain::pricing::order_cost;
 use crate::domain::UserId;
 use crate::store::{NewOrder, StoreError};
-use crate::texts::{text, Lang};
+use crate::texts::{credits, text, videos, Lang};
 
 pub async fn on_callback(
     bot: TgBot,
@@ -90,7 +90,11 @@ async fn handle(
                 bot,
                 ctx,
                 chat,
-                &text(lang, "balance.text", &[("balance", &balance)]),
+                &text(
+                    lang,
+                    "balance.text",
+                    &[("balance", &credits(lang, balance))],
+                ),
             )
             .await?;
         }
@@ -231,8 +235,8 @@ pub(super) async fn ask_count(
         "count.ask",
         &[
             ("template", &title),
-            ("price", &ctx.unit_price),
-            ("balance", &balance),
+            ("price", &credits(lang, ctx.unit_price)),
+            ("balance", &credits(lang, balance)),
         ],
     );
     let keyboard = keyboards::counts(lang, &nonce, ctx.unit_price);
@@ -310,9 +314,9 @@ async fn place(
                     lang,
                     "order.accepted",
                     &[
-                        ("count", &order.count),
-                        ("cost", &cost),
-                        ("balance", &placed.balance_after),
+                        ("videos", &videos(lang, order.count)),
+                        ("cost", &credits(lang, cost)),
+                        ("balance", &credits(lang, placed.balance_after)),
                         ("ahead", &ahead),
                     ],
                 );
@@ -327,9 +331,9 @@ async fn place(
                 lang,
                 "count.short",
                 &[
-                    ("count", &order.count),
-                    ("needed", &needed),
-                    ("balance", &balance),
+                    ("videos", &videos(lang, order.count)),
+                    ("needed", &credits(lang, needed)),
+                    ("balance", &credits(lang, balance)),
                 ],
             );
             say_with(bot, ctx, chat, &short, keyboards::buy(lang)).await?;

@@ -4,7 +4,7 @@ use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use crate::domain::callback::{Callback, MenuItem, COUNTS};
 use crate::templates::Templates;
-use crate::texts::{text, Lang};
+use crate::texts::{credits, text, videos, Lang};
 
 fn button(lang: Lang, key: &str, callback: Callback) -> InlineKeyboardButton {
     InlineKeyboardButton::callback(text(lang, key, &[]), callback.encode())
@@ -67,7 +67,10 @@ pub fn counts(lang: Lang, nonce: &str, unit_price: i64) -> InlineKeyboardMarkup 
                 text(
                     lang,
                     "button.count",
-                    &[("count", count), ("price", &(count * unit_price))],
+                    &[
+                        ("videos", &videos(lang, *count)),
+                        ("price", &credits(lang, count * unit_price)),
+                    ],
                 ),
                 Callback::Count {
                     nonce: nonce.to_owned(),

@@ -12,7 +12,7 @@ use crate::domain::callback::new_nonce;
 use crate::domain::image::ImageKind;
 use crate::domain::UserId;
 use crate::telegram::TelegramError;
-use crate::texts::{text, Lang};
+use crate::texts::{credits, text, Lang};
 
 /// What a message carries, as far as the dialog cares.
 enum Incoming {
@@ -145,7 +145,11 @@ async fn on_command(
         Command::Start => {
             dialogue.update(State::Idle).await?;
             let balance = ctx.store.balance(UserId(user)).await?;
-            let welcome = text(lang, "menu.welcome", &[("balance", &balance)]);
+            let welcome = text(
+                lang,
+                "menu.welcome",
+                &[("balance", &credits(lang, balance))],
+            );
             say_with(bot, ctx, chat, &welcome, keyboards::main_menu(lang)).await?;
             Ok(())
         }
@@ -156,7 +160,11 @@ async fn on_command(
                 bot,
                 ctx,
                 chat,
-                &text(lang, "balance.text", &[("balance", &balance)]),
+                &text(
+                    lang,
+                    "balance.text",
+                    &[("balance", &credits(lang, balance))],
+                ),
             )
             .await
         }
@@ -184,7 +192,7 @@ pub(super) async fn show_menu(
     lang: Lang,
 ) -> HandlerResult {
     let balance = ctx.store.balance(UserId(user)).await?;
-    let title = text(lang, "menu.title", &[("balance", &balance)]);
+    let title = text(lang, "menu.title", &[("balance", &credits(lang, balance))]);
     say_with(bot, ctx, chat, &title, keyboards::main_menu(lang)).await?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! worker saw answer 402 is out for all. A process that starts marks its keys healthy again.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,13 +34,25 @@ impl std::fmt::Debug for KeyHandle {
 struct Entry {
     key: KeyHandle,
     health: Mutex<KeyHealth>,
-    status_limiter: DefaultDirectRateLimiter,
+    status_limiter: Mutex<Arc<DefaultDirectRateLimiter>>,
 }
 
 pub struct KeyPool {
     entries: Vec<Entry>,
     next: AtomicUsize,
     store: Store,
+    status_per_second: u32,
+    sharing_with: AtomicU32,
+}
+
+/// Evenly spaced, no bursts: KIE's own window, whatever its shape, never sees more than
+/// `per_second` queries of one key in a second from all `workers` together.
+fn status_limiter(per_second: u32, workers: u32) -> Arc<DefaultDirectRateLimiter> {
+    let period = Duration::from_secs(1) * workers.max(1) / per_second.max(1);
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::MIN);
+    Arc::new(RateLimiter::direct(quota))
 }
 
 impl KeyPool {
@@ -50,12 +62,6 @@ impl KeyPool {
         status_per_second: u32,
         store: Store,
     ) -> Result<Arc<KeyPool>, StoreError> {
-        // Evenly spaced, no bursts: KIE's own window, whatever its shape, never sees more
-        // than `status_per_second` queries of one key in a second.
-        let period = Duration::from_secs(1) / status_per_second.max(1);
-        let quota = Quota::with_period(period)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::MIN);
         let mut entries = Vec::with_capacity(keys.len());
         for key in keys {
             let health = KeyHealth::healthy(&key.id, &key.account);
@@ -67,14 +73,30 @@ impl KeyPool {
                     secret: key.secret.clone(),
                 },
                 health: Mutex::new(health),
-                status_limiter: RateLimiter::direct(quota),
+                status_limiter: Mutex::new(status_limiter(status_per_second, 1)),
             });
         }
         Ok(Arc::new(KeyPool {
             entries,
             next: AtomicUsize::new(0),
             store,
+            status_per_second,
+            sharing_with: AtomicU32::new(1),
         }))
+    }
+
+    /// Splits each key's status-query rate between `workers` live worker processes, so that
+    /// together they stay within KIE's limit per key.
+    pub fn share_status_rate(&self, workers: u32) {
+        let workers = workers.max(1);
+        if self.sharing_with.swap(workers, Ordering::Relaxed) == workers {
+            return;
+        }
+        for entry in &self.entries {
+            if let Ok(mut limiter) = entry.status_limiter.lock() {
+                *limiter = status_limiter(self.status_per_second, workers);
+            }
+        }
     }
 
     /// The next usable key in rotation, skipping `avoid` when another one is usable.
@@ -122,7 +144,14 @@ impl KeyPool {
     /// Waits for this key's turn under its status-query limit.
     pub async fn until_status_allowed(&self, id: &str) {
         if let Some(entry) = self.entries.iter().find(|entry| entry.key.id == id) {
-            entry.status_limiter.until_ready().await;
+            let limiter = entry
+                .status_limiter
+                .lock()
+                .ok()
+                .map(|limiter| Arc::clone(&limiter));
+            if let Some(limiter) = limiter {
+                limiter.until_ready().await;
+            }
         }
     }
 

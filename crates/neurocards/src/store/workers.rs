@@ -65,6 +65,18 @@ impl Store {
         Ok(())
     }
 
+    /// Worker processes whose heartbeat is recent.
+    pub async fn live_workers(&self) -> Result<i64, StoreError> {
+        let cutoff = self
+            .now()
+            .saturating_sub(millis_of(self.options.worker_dead_after));
+        sqlx::query_scalar("SELECT COUNT(*) FROM workers WHERE heartbeat_at >= $1")
+            .bind(cutoff)
+            .fetch_one(&self.pool)
+            .await
+            .context("counting live workers")
+    }
+
     /// Takes back every job (and summary claim) held by a worker whose heartbeat is older
     /// than `worker_dead_after`, or by no registered worker at all, and forgets the dead
     /// workers. The jobs keep their phase, KIE task id and key id. Returns how many jobs

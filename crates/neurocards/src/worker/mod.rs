@@ -208,6 +208,12 @@ impl Worker {
             Ok(taken) => tracing::warn!(jobs = taken, "took back the jobs of dead workers"),
             Err(err) => tracing::error!(error = %err, "taking back jobs of dead workers failed"),
         }
+        match self.store.live_workers().await {
+            Ok(live) => self
+                .keys
+                .share_status_rate(u32::try_from(live).unwrap_or(1)),
+            Err(err) => tracing::warn!(error = %err, "counting live workers failed"),
+        }
         if let Err(err) = self.keys.sync().await {
             tracing::warn!(error = %err, "reading key health failed");
         }

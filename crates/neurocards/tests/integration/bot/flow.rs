@@ -27,7 +27,11 @@ async fn orders_of_one_three_and_five_videos_are_made_and_debited(engine: Engine
             .wait_for(&user, before, |m| text_of(m).starts_with("Order accepted"))
             .await;
         assert!(
-            text_of(&accepted).starts_with(&format!("Order accepted: {count} videos")),
+            text_of(&accepted).starts_with(&if count == 1 {
+                "Order accepted: 1 video.".to_owned()
+            } else {
+                format!("Order accepted: {count} videos.")
+            }),
             "{accepted:?}"
         );
         // The videos, then the summary.
@@ -37,7 +41,7 @@ async fn orders_of_one_three_and_five_videos_are_made_and_debited(engine: Engine
         assert_eq!(
             text_of(&summary),
             format!(
-                "Done: {count} of {count} videos.\nBalance: {} credits.",
+                "Videos made: {count} of {count}.\nBalance: {} credits.",
                 5 - count
             )
         );
@@ -67,7 +71,7 @@ async fn a_count_the_balance_cannot_pay_is_refused_and_charges_nothing(engine: E
 
     assert!(
         text_of(&refused[0])
-            .starts_with("Not enough credits: 3 videos need 3 credits and you have 2"),
+            .starts_with("Not enough credits: 3 videos need 3 credits and you have 2 credits."),
         "{refused:?}"
     );
     assert!(
@@ -79,7 +83,7 @@ async fn a_count_the_balance_cannot_pay_is_refused_and_charges_nothing(engine: E
     // The step stays: one video can still be ordered from the same buttons.
     let accepted = rig.press(&user, &counts, 0, 1).await;
     assert!(
-        text_of(&accepted[0]).starts_with("Order accepted: 1 videos"),
+        text_of(&accepted[0]).starts_with("Order accepted: 1 video."),
         "{accepted:?}"
     );
     assert_eq!(rig.balance(&user).await, 1);
@@ -128,7 +132,7 @@ async fn make_more_goes_back_to_the_templates_with_the_same_photo(engine: Engine
         .wait_for(&user, before, |m| has_button(m, "more:"))
         .await;
     assert!(
-        text_of(&summary).starts_with("Done: 1 of 1 videos."),
+        text_of(&summary).starts_with("Videos made: 1 of 1."),
         "{summary:?}"
     );
 

@@ -140,7 +140,7 @@ async fn a_temporary_failure_twice_succeeds_on_the_third_attempt(engine: Engine)
     assert_eq!(rig.kie.tasks().len(), 3);
     assert_eq!(
         rig.texts(user.0),
-        ["Done: 1 of 1 videos.\nBalance: 0 credits."]
+        ["Videos made: 1 of 1.\nBalance: 0 credits."]
     );
     rig.assert_sound().await;
 }

@@ -45,7 +45,7 @@ async fn three_videos_are_made_delivered_and_summarised_once(engine: Engine) {
     assert_eq!(summaries.len(), 1, "one summary");
     assert_eq!(
         summaries[0].text.as_deref(),
-        Some("Done: 3 of 3 videos.\nBalance: 2 credits.")
+        Some("Videos made: 3 of 3.\nBalance: 2 credits.")
     );
     let markup = summaries[0]
         .reply_markup
