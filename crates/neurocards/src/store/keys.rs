@@ -141,9 +141,7 @@ impl Store {
         const CONTEXT: &str = "taking a create slot";
         // A margin on the window: requests reach KIE a little after their slot was taken,
         // and jitter in between must not let KIE count one too many in its own window.
-        let window = window + (window / 20).max(Duration::from_millis(100));
-        let now = self.now();
-        let since = now.saturating_sub(millis_of(window));
+        let window = window + (window / 10).max(Duration::from_millis(250));
         let mut tx = self.begin_write(CONTEXT).await?;
         // One row per account serialises the slot takers of that account on PostgreSQL;
         // SQLite's write lock already does.
@@ -159,6 +157,10 @@ impl Store {
                 .await
                 .context(CONTEXT)?;
         }
+        // Read the clock only once the account is ours: time spent waiting for the lock
+        // must not make the window look emptier than it is.
+        let now = self.now();
+        let since = now.saturating_sub(millis_of(window));
         sqlx::query("DELETE FROM kie_creates WHERE account = $1 AND at <= $2")
             .bind(account)
             .bind(since)
