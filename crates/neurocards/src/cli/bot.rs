@@ -19,6 +19,11 @@ use crate::templates::Templates;
 /// Builds the dialog from the configuration; asks Telegram who the bot is.
 pub async fn build_bot(config: &Config, store: Store) -> anyhow::Result<BotRunner> {
     let token = config.require_bot_token()?;
+    if config.webhook_url.is_some() {
+        tracing::warn!(
+            "WEBHOOK_URL is set, but webhooks are not supported yet: using long polling"
+        );
+    }
     let templates = Templates::load(config.templates_file.as_deref())?;
     let client = teloxide::net::default_reqwest_settings()
         .timeout(Duration::from_secs(60))
