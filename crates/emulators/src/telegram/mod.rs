@@ -88,6 +88,27 @@ pub struct SentMessage {
     pub deleted: bool,
 }
 
+impl SentMessage {
+    /// The inline buttons, row after row, as `(label, callback data)`.
+    pub fn buttons(&self) -> Vec<(String, String)> {
+        let Some(markup) = &self.reply_markup else {
+            return Vec::new();
+        };
+        markup["inline_keyboard"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+            .filter_map(|button| {
+                Some((
+                    button["text"].as_str()?.to_owned(),
+                    button["callback_data"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SentKind {
     Text,

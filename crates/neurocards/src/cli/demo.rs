@@ -9,7 +9,6 @@ use anyhow::{bail, Context};
 use emulators::kie::{KieConfig, KieEmulator};
 use emulators::telegram::{SentKind, SentMessage, TelegramConfig, TelegramEmulator, TestUser};
 use secrecy::SecretString;
-use serde_json::Value;
 use teloxide::Bot;
 use tokio_util::sync::CancellationToken;
 
@@ -260,21 +259,7 @@ fn print_message(message: &SentMessage) {
 }
 
 fn buttons(message: &SentMessage) -> Vec<(String, String)> {
-    let Some(markup) = &message.reply_markup else {
-        return Vec::new();
-    };
-    markup["inline_keyboard"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-        .filter_map(|button: Value| {
-            Some((
-                button["text"].as_str()?.to_owned(),
-                button["callback_data"].as_str()?.to_owned(),
-            ))
-        })
-        .collect()
+    message.buttons()
 }
 
 fn button(message: &SentMessage, index: usize) -> Option<(String, String)> {

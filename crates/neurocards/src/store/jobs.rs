@@ -56,6 +56,15 @@ pub struct Delivery {
     pub file_id: Option<String>,
 }
 
+impl From<crate::telegram::SentVideo> for Delivery {
+    fn from(sent: crate::telegram::SentVideo) -> Self {
+        Delivery {
+            message_id: Some(sent.message_id),
+            file_id: sent.file_id,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refund {
     pub credits: i64,

@@ -436,6 +436,7 @@ impl Worker {
             Ok(delivery) => delivery,
             Err(TelegramError::Unreachable) => {
                 tracing::info!(job = %job.lease.job_id, "the user blocked the bot; the video stays undelivered");
+                self.store.mark_unreachable(job.user_id).await?;
                 Delivery::default()
             }
             Err(err) => {
@@ -473,10 +474,7 @@ impl Worker {
                     self.upload_video(job, video_url, caption, lang, total)
                         .await
                 }
-                other => other.map(|sent| Delivery {
-                    message_id: Some(sent.message_id),
-                    file_id: sent.file_id,
-                }),
+                other => other.map(Delivery::from),
             };
             match result {
                 Err(TelegramError::RetryAfter(wait)) if tries < 4 => tokio::time::sleep(wait).await,
@@ -506,10 +504,7 @@ impl Worker {
                 .telegram
                 .send_video_bytes(job.chat_id, bytes, caption)
                 .await
-                .map(|sent| Delivery {
-                    message_id: Some(sent.message_id),
-                    file_id: sent.file_id,
-                }),
+                .map(Delivery::from),
             None => {
                 let text = texts::text(
                     lang,

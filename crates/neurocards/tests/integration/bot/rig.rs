@@ -15,7 +15,6 @@ use neurocards::telegram::Telegram;
 use neurocards::templates::Templates;
 use neurocards::worker::Worker;
 use secrecy::SecretString;
-use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -277,21 +276,7 @@ impl Drop for BotRig {
 }
 
 pub fn buttons(message: &SentMessage) -> Vec<(String, String)> {
-    let Some(markup) = &message.reply_markup else {
-        return Vec::new();
-    };
-    markup["inline_keyboard"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-        .filter_map(|button: Value| {
-            Some((
-                button["text"].as_str()?.to_owned(),
-                button["callback_data"].as_str()?.to_owned(),
-            ))
-        })
-        .collect()
+    message.buttons()
 }
 
 /// True when a button's data starts with `prefix`.

@@ -64,6 +64,10 @@ async fn a_user_who_blocked_the_bot_is_not_retried_and_not_refunded(engine: Engi
         .filter(|call| call.method == "sendVideo")
         .count();
     assert_eq!(sends, 2, "one try per video, no retry loop");
+    assert!(
+        rig.store().is_unreachable(user).await.unwrap(),
+        "the user is marked unreachable"
+    );
     assert_eq!(rig.store().balance(user).await.unwrap(), 0);
     rig.assert_sound().await;
 }

@@ -259,9 +259,9 @@ impl Rig {
             .into_iter()
             .filter(|message| {
                 message
-                    .reply_markup
-                    .as_ref()
-                    .is_some_and(|markup| markup.to_string().contains("more:"))
+                    .buttons()
+                    .iter()
+                    .any(|(_, data)| data.starts_with("more:"))
             })
             .collect()
     }
