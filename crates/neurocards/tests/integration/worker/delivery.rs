@@ -6,11 +6,15 @@ use emulators::telegram::{Fault, SentKind, VideoSource};
 use neurocards::domain::JobStatus;
 use neurocards::store::Engine;
 
-use super::rig::Rig;
+use emulators::telegram::TelegramConfig;
+use neurocards::store::StoreOptions;
+
+use super::rig::{fast_settings, one_account, Rig};
 
 crate::both_engines!(
     a_video_telegram_cannot_fetch_by_url_is_uploaded,
     a_user_who_blocked_the_bot_is_not_retried_and_not_refunded,
+    deliveries_stay_within_telegrams_limits_or_wait_as_told,
 );
 
 async fn a_video_telegram_cannot_fetch_by_url_is_uploaded(engine: Engine) {
@@ -68,6 +72,38 @@ async fn a_user_who_blocked_the_bot_is_not_retried_and_not_refunded(engine: Engi
         rig.store().is_unreachable(user).await.unwrap(),
         "the user is marked unreachable"
     );
+    assert_eq!(rig.store().balance(user).await.unwrap(), 0);
+    rig.assert_sound().await;
+}
+
+async fn deliveries_stay_within_telegrams_limits_or_wait_as_told(engine: Engine) {
+    // Telegram allows about one message a second per chat: five videos and their messages
+    // to one user all arrive, none is dropped and nothing is refunded.
+    let telegram = TelegramConfig {
+        enforce_limits: true,
+        ..TelegramConfig::default()
+    };
+    let mut rig = Rig::with_telegram(
+        engine,
+        one_account(),
+        fast_settings(),
+        StoreOptions::default(),
+        telegram,
+    )
+    .await;
+    let user = rig.user(703, 5, "en").await;
+    let order = rig.order(user, 5, "a lamp").await;
+    rig.spawn_worker().await;
+
+    rig.wait_until_summarised(order.order_id, Duration::from_secs(40))
+        .await;
+
+    assert_eq!(
+        rig.job_statuses(order.order_id).await,
+        [JobStatus::Delivered; 5]
+    );
+    assert_eq!(rig.videos(user.0).len(), 5);
+    assert_eq!(rig.summaries(user.0).len(), 1);
     assert_eq!(rig.store().balance(user).await.unwrap(), 0);
     rig.assert_sound().await;
 }

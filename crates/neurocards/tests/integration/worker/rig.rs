@@ -81,6 +81,23 @@ impl Rig {
         settings: WorkerSettings,
         options: StoreOptions,
     ) -> Rig {
+        Rig::with_telegram(
+            engine,
+            kie_config,
+            settings,
+            options,
+            TelegramConfig::default(),
+        )
+        .await
+    }
+
+    pub async fn with_telegram(
+        engine: Engine,
+        kie_config: KieConfig,
+        settings: WorkerSettings,
+        options: StoreOptions,
+        telegram_config: TelegramConfig,
+    ) -> Rig {
         let keys = kie_config
             .accounts
             .iter()
@@ -96,7 +113,7 @@ impl Rig {
         let kie = KieEmulator::start(kie_config)
             .await
             .expect("starting the KIE emulator");
-        let telegram = TelegramEmulator::start(TelegramConfig::default())
+        let telegram = TelegramEmulator::start(telegram_config)
             .await
             .expect("starting the Telegram emulator");
         Rig {
