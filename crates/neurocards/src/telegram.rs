@@ -25,8 +25,8 @@ pub enum TelegramError {
     /// Telegram could not take the file by URL (unreachable, too large, wrong type).
     #[error("Telegram refused the file: {0}")]
     FileRefused(String),
-    #[error("the file is larger than {limit} bytes")]
-    TooLarge { limit: u64 },
+    #[error("the file has {size} bytes, more than allowed")]
+    TooLarge { size: u64 },
     #[error("Telegram error: {0}")]
     Other(String),
 }
@@ -78,16 +78,20 @@ impl Telegram {
             .get_file(FileId(file_id.to_owned()))
             .await
             .map_err(|err| self.request_error(err))?;
-        if u64::from(file.size) > max_bytes {
-            return Err(TelegramError::TooLarge { limit: max_bytes });
+        // teloxide reads a missing file_size (optional in the Bot API) as u32::MAX: unknown.
+        let declared = Some(u64::from(file.size)).filter(|_| file.size != u32::MAX);
+        if let Some(size) = declared.filter(|size| *size > max_bytes) {
+            return Err(TelegramError::TooLarge { size });
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
+        let capacity = declared.unwrap_or(0).min(max_bytes);
+        let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
         self.uploads
             .download_file(&file.path, &mut bytes)
             .await
             .map_err(|err| TelegramError::Other(self.redact(&err.to_string())))?;
-        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max_bytes {
-            return Err(TelegramError::TooLarge { limit: max_bytes });
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > max_bytes {
+            return Err(TelegramError::TooLarge { size });
         }
         Ok(bytes)
     }

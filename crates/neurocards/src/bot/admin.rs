@@ -70,6 +70,12 @@ pub async fn grant(
             )
             .await
         }
-        Err(err) => Err(err.into()),
+        Err(err) => {
+            // The admin hears back even then (a grant that would overflow the balance ends
+            // here too); the error is logged by the dispatcher.
+            let refused = text(lang, "admin.refused", &[("reason", &err)]);
+            say(bot, ctx, chat, &refused).await?;
+            Err(err.into())
+        }
     }
 }

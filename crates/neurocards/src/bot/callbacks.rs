@@ -49,6 +49,23 @@ pub async fn on_callback(
     }
 }
 
+/// True for a press on a message of the presser's private chat with the bot, where every
+/// button of the bot lives.
+pub fn in_own_chat(query: CallbackQuery) -> bool {
+    let user = i64::try_from(query.from.id.0).unwrap_or(i64::MAX);
+    query
+        .message
+        .as_ref()
+        .is_some_and(|message| message.chat().id.0 == user)
+}
+
+/// Any other press (a group, another user's chat, an inline message) is forged or not ours:
+/// it is answered as out of date and touches no dialog.
+pub async fn on_foreign_callback(bot: TgBot, query: CallbackQuery) -> HandlerResult {
+    let lang = Lang::from_code(query.from.language_code.as_deref().unwrap_or("ru"));
+    stale(&bot, &query, lang).await
+}
+
 enum Pressed {
     Done,
     Stale,

@@ -231,14 +231,18 @@ async fn receive_photo(
             &[("size_mb", &size_mb), ("max_mb", &max_mb)],
         )
     };
-    if size > ctx.max_photo_bytes {
+    // teloxide reads a missing file_size (optional in the Bot API) as u32::MAX: that size is
+    // unknown, and the download below enforces the limit.
+    if size > ctx.max_photo_bytes && size != u64::from(u32::MAX) {
         return say(bot, ctx, chat, &too_large(size)).await;
     }
     // Look at the bytes: a file called .jpg may be anything.
     match ctx.telegram.fetch_file(&file_id, ctx.max_photo_bytes).await {
         Ok(bytes) if ImageKind::sniff(&bytes).is_some() => {}
         Ok(_) => return say(bot, ctx, chat, &text(lang, "photo.corrupt", &[])).await,
-        Err(TelegramError::TooLarge { .. }) => return say(bot, ctx, chat, &too_large(size)).await,
+        Err(TelegramError::TooLarge { size }) => {
+            return say(bot, ctx, chat, &too_large(size)).await
+        }
         Err(err) => {
             tracing::warn!(chat = chat.0, error = %err, "fetching a photo failed");
             return say(bot, ctx, chat, &text(lang, "photo.unavailable", &[])).await;

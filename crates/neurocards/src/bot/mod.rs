@@ -75,15 +75,26 @@ impl BotContext {
 }
 
 /// The whole dialog as one tree.
+///
+/// Only a user's private chat has a dialog: it is entered after the chat is checked, so a
+/// group, a channel or a press outside the presser's own chat never reads or writes one.
 pub fn schema() -> UpdateHandler<HandlerError> {
     let private_messages = Update::filter_message()
         .filter(|message: Message| message.chat.is_private())
+        .chain(dialogue::enter::<Update, DialogStorage, State, _>())
         .endpoint(messages::on_message);
     let edited = Update::filter_edited_message()
         .filter(|message: Message| message.chat.is_private())
         .endpoint(messages::on_edited);
-    let callbacks = Update::filter_callback_query().endpoint(callbacks::on_callback);
-    dialogue::enter::<Update, DialogStorage, State, _>()
+    let callbacks = Update::filter_callback_query()
+        .branch(
+            dptree::filter(callbacks::in_own_chat)
+                .chain(dialogue::enter::<Update, DialogStorage, State, _>())
+                .endpoint(callbacks::on_callback),
+        )
+        // Every press is answered, even one with no chat to enter a dialog for.
+        .branch(dptree::endpoint(callbacks::on_foreign_callback));
+    dptree::entry()
         .branch(private_messages)
         .branch(edited)
         .branch(callbacks)
