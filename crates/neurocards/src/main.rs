@@ -8,7 +8,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints a conversation: only warnings and errors interrupt it.
     match cli.command {
-        cli::Command::Demo => neurocards::telemetry::init_with_default("warn"),
+        Some(cli::Command::Demo) => neurocards::telemetry::init_with_default("warn"),
         _ => neurocards::telemetry::init(),
     }
     match cli::run(cli).await {

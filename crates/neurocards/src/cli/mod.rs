@@ -25,12 +25,14 @@ pub use admin::AdminCommand;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    /// Without a command: `run`.
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Bot, worker pool and HTTP server in one process: the default deployment.
+    /// Bot, worker pool and HTTP server in one process: the default deployment, and what
+    /// `neurocards` without a command does.
     Run,
     /// The Telegram dialog alone (long polling).
     Bot,
@@ -48,12 +50,13 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Demo = cli.command {
+    let command = cli.command.unwrap_or(Command::Run);
+    if let Command::Demo = command {
         return demo::run().await.map(|()| ExitCode::SUCCESS);
     }
     let config = Config::from_env().context("reading the configuration")?;
     let store = Store::connect(&config.database_url, config.store.clone()).await?;
-    let outcome = match cli.command {
+    let outcome = match command {
         Command::Migrate => {
             println!("Database {} is up to date.", config.database_url.redacted());
             Ok(ExitCode::SUCCESS)
