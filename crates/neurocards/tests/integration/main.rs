@@ -4,5 +4,6 @@
 mod harness;
 
 mod bot;
+mod kie_client;
 mod store;
 mod worker;
