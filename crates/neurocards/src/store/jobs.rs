@@ -239,20 +239,19 @@ impl Store {
     /// Records, before the createTask request leaves, that one may reach KIE: a job taken
     /// over in this state must not blindly submit again.
     pub async fn mark_submit_started(&self, lease: &Lease) -> Result<(), StoreError> {
-        const CONTEXT: &str = "recording a submission";
-        let (mut tx, _) = self
-            .begin_transition(lease, JobStatus::Submitting, CONTEXT)
-            .await?;
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET status = 'submitting', submit_started_at = $2, updated_at = $2
              WHERE id = $1",
         )
         .bind(lease.job_id.0)
-        .bind(self.now())
-        .execute(&mut *tx)
+        .bind(self.now());
+        self.transition(
+            lease,
+            JobStatus::Submitting,
+            "recording a submission",
+            update,
+        )
         .await
-        .context(CONTEXT)?;
-        tx.commit().await.context(CONTEXT)
     }
 
     /// Stores the KIE task id and the key that created it, the moment KIE accepts the task.
@@ -262,38 +261,32 @@ impl Store {
         task_id: &str,
         key_id: &str,
     ) -> Result<(), StoreError> {
-        const CONTEXT: &str = "recording a KIE task";
-        let (mut tx, _) = self
-            .begin_transition(lease, JobStatus::Generating, CONTEXT)
-            .await?;
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET status = 'generating', kie_task_id = $2, kie_key_id = $3, updated_at = $4
              WHERE id = $1",
         )
         .bind(lease.job_id.0)
-        .bind(task_id)
-        .bind(key_id)
-        .bind(self.now())
-        .execute(&mut *tx)
-        .await
-        .context(CONTEXT)?;
-        tx.commit().await.context(CONTEXT)
+        .bind(task_id.to_owned())
+        .bind(key_id.to_owned())
+        .bind(self.now());
+        self.transition(lease, JobStatus::Generating, "recording a KIE task", update)
+            .await
     }
 
     /// Records that the video is about to be sent: from here on the job is never generated
     /// again, so a video cannot reach the user twice.
     pub async fn mark_delivering(&self, lease: &Lease) -> Result<(), StoreError> {
-        const CONTEXT: &str = "recording a delivery start";
-        let (mut tx, _) = self
-            .begin_transition(lease, JobStatus::Delivering, CONTEXT)
-            .await?;
-        sqlx::query("UPDATE jobs SET status = 'delivering', updated_at = $2 WHERE id = $1")
-            .bind(lease.job_id.0)
-            .bind(self.now())
-            .execute(&mut *tx)
-            .await
-            .context(CONTEXT)?;
-        tx.commit().await.context(CONTEXT)
+        let update =
+            sqlx::query("UPDATE jobs SET status = 'delivering', updated_at = $2 WHERE id = $1")
+                .bind(lease.job_id.0)
+                .bind(self.now());
+        self.transition(
+            lease,
+            JobStatus::Delivering,
+            "recording a delivery start",
+            update,
+        )
+        .await
     }
 
     /// Ends the job as delivered and releases it.
@@ -302,23 +295,17 @@ impl Store {
         lease: &Lease,
         delivery: &Delivery,
     ) -> Result<(), StoreError> {
-        const CONTEXT: &str = "recording a delivery";
-        let (mut tx, _) = self
-            .begin_transition(lease, JobStatus::Delivered, CONTEXT)
-            .await?;
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET status = 'delivered', tg_message_id = $2, tg_file_id = $3,
                     locked_by = NULL, attempt_token = NULL, updated_at = $4, finished_at = $4
              WHERE id = $1",
         )
         .bind(lease.job_id.0)
         .bind(delivery.message_id)
-        .bind(delivery.file_id.as_deref())
-        .bind(self.now())
-        .execute(&mut *tx)
-        .await
-        .context(CONTEXT)?;
-        tx.commit().await.context(CONTEXT)
+        .bind(delivery.file_id.clone())
+        .bind(self.now());
+        self.transition(lease, JobStatus::Delivered, "recording a delivery", update)
+            .await
     }
 
     /// Puts the job back in the queue for a new attempt after `delay`, releasing it. The
@@ -330,12 +317,8 @@ impl Store {
         class: ErrorClass,
         message: &str,
     ) -> Result<(), StoreError> {
-        const CONTEXT: &str = "scheduling a retry";
-        let (mut tx, _) = self
-            .begin_transition(lease, JobStatus::Queued, CONTEXT)
-            .await?;
         let now = self.now();
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE jobs SET status = 'queued', attempts = attempts + 1, run_at = $2,
                     error_class = $3, error_message = $4, submit_started_at = NULL,
                     kie_task_id = NULL, kie_key_id = NULL,
@@ -345,12 +328,10 @@ impl Store {
         .bind(lease.job_id.0)
         .bind(now.saturating_add(millis_of(delay)))
         .bind(class.as_str())
-        .bind(message)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .context(CONTEXT)?;
-        tx.commit().await.context(CONTEXT)
+        .bind(message.to_owned())
+        .bind(now);
+        self.transition(lease, JobStatus::Queued, "scheduling a retry", update)
+            .await
     }
 
     /// Ends the job as failed and refunds its credit, in one transaction. A unique index
@@ -477,6 +458,20 @@ impl Store {
             finished_at: get_opt_i64("finished_at")?,
             ledger,
         }))
+    }
+
+    /// Runs `update` (its `$1` is the job id) as the move to `to`, in the transaction that
+    /// checked the lease and the move.
+    async fn transition(
+        &self,
+        lease: &Lease,
+        to: JobStatus,
+        context: &'static str,
+        update: sqlx::query::Query<'_, Any, <Any as sqlx::Database>::Arguments>,
+    ) -> Result<(), StoreError> {
+        let (mut tx, _) = self.begin_transition(lease, to, context).await?;
+        update.execute(&mut *tx).await.context(context)?;
+        tx.commit().await.context(context)
     }
 
     /// Opens a write transaction holding the job's row, after checking the lease is current
