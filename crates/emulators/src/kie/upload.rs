@@ -150,20 +150,30 @@ pub(crate) async fn stream(State(shared): State<Arc<Shared>>, req: Request) -> R
     }
 }
 
+/// The part both JSON uploads share: the key, a JSON body, and where the file goes.
+fn json_request(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Value, Target), Box<Response>> {
+    if authorize(shared, headers).is_none() {
+        return Err(Box::new(unauthorized()));
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return Err(Box::new(bad_request("the body must be JSON")));
+    };
+    let target = Target::from_json(&body).map_err(|what| Box::new(bad_request(what)))?;
+    Ok((body, target))
+}
+
 pub(crate) async fn base64(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if authorize(&shared, &headers).is_none() {
-        return unauthorized();
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request("the body must be JSON");
-    };
-    let target = match Target::from_json(&body) {
-        Ok(target) => target,
-        Err(what) => return bad_request(what),
+    let (body, target) = match json_request(&shared, &headers, &body) {
+        Ok(request) => request,
+        Err(refused) => return *refused,
     };
     let Some(data) = body.get("base64Data").and_then(Value::as_str) else {
         return bad_request("base64Data is required");
@@ -191,15 +201,9 @@ pub(crate) async fn url(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if authorize(&shared, &headers).is_none() {
-        return unauthorized();
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request("the body must be JSON");
-    };
-    let target = match Target::from_json(&body) {
-        Ok(target) => target,
-        Err(what) => return bad_request(what),
+    let (body, target) = match json_request(&shared, &headers, &body) {
+        Ok(request) => request,
+        Err(refused) => return *refused,
     };
     let Some(file_url) = body.get("fileUrl").and_then(Value::as_str) else {
         return bad_request("fileUrl is required");
