@@ -95,7 +95,11 @@ impl KeyPool {
         }
         for entry in &self.entries {
             if let Ok(mut limiter) = entry.status_limiter.lock() {
-                *limiter = status_limiter(self.status_per_second, workers);
+                let fresh = status_limiter(self.status_per_second, workers);
+                // A new limiter would grant at once, right after the old one may have: its
+                // first slot counts as taken.
+                let _ = fresh.check();
+                *limiter = fresh;
             }
         }
     }

@@ -132,8 +132,9 @@ impl Rig {
 
     pub async fn build_worker(&self) -> Arc<Worker> {
         let store = self.db.store.clone();
-        // Below the emulator's 10 per second: a loaded test machine bunches requests.
-        let pool = KeyPool::start(&self.keys, 8, store.clone())
+        // Well below the emulator's 10 per second: a loaded test machine bunches requests,
+        // and a worker learns that another joined only at its next heartbeat.
+        let pool = KeyPool::start(&self.keys, 6, store.clone())
             .await
             .expect("key pool");
         let url = url::Url::parse(&self.kie.base_url()).expect("emulator URL");
