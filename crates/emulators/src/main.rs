@@ -33,8 +33,21 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         credits: i64,
         /// Sign callbacks with this webhook HMAC key.
-        #[arg(long)]
+        #[arg(long, visible_alias = "callback-hmac-key")]
         hmac_key: Option<String>,
+        /// Answer HTTP 403 "error code: 1010" to clients whose User-Agent contains this
+        /// (case-insensitive); repeatable. Clients without a User-Agent are always refused.
+        #[arg(long = "refuse-user-agent", value_name = "FRAGMENT")]
+        refused_user_agents: Vec<String>,
+        /// Callbacks carry `data.task_id` instead of `data.taskId`.
+        #[arg(long)]
+        callback_task_id_snake_case: bool,
+        /// Start with this model retired ("temporarily paused"); repeatable.
+        #[arg(long = "pause-model", value_name = "MODEL")]
+        paused_models: Vec<String>,
+        /// Credits charged per accepted task.
+        #[arg(long, default_value_t = 1)]
+        cost_per_task: i64,
     },
     /// The Telegram Bot API.
     Telegram {
@@ -66,6 +79,10 @@ async fn main() -> anyhow::Result<()> {
             key,
             credits,
             hmac_key,
+            refused_user_agents,
+            callback_task_id_snake_case,
+            paused_models,
+            cost_per_task,
         } => {
             let config = KieConfig {
                 accounts: vec![KieAccount {
@@ -75,11 +92,17 @@ async fn main() -> anyhow::Result<()> {
                 }],
                 stage_delay: Duration::from_millis(stage_delay_ms),
                 callback_hmac_key: hmac_key,
+                refused_user_agents,
+                callback_task_id_snake_case,
+                cost_per_task,
                 ..KieConfig::default()
             };
             let emulator = KieEmulator::start_on(local(port), config)
                 .await
                 .context("starting the KIE emulator")?;
+            for model in &paused_models {
+                emulator.pause_model(model);
+            }
             println!("{}", emulator.base_url());
             wait_for_ctrl_c().await?;
             emulator.shutdown();

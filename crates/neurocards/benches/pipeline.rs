@@ -8,11 +8,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use emulators::kie::{KieAccount, KieConfig, KieEmulator};
 use emulators::telegram::{TelegramConfig, TelegramEmulator};
+use neurocards::catalogue::Catalogue;
 use neurocards::config::{DatabaseUrl, KieKey};
-use neurocards::domain::generation::GenerationSpec;
-use neurocards::domain::UserId;
+use neurocards::domain::{ChatId, Lang, UserId};
 use neurocards::kie::{KeyPool, KieClient};
 use neurocards::store::{NewOrder, Store, StoreOptions};
 use neurocards::telegram::Telegram;
@@ -20,9 +21,6 @@ use neurocards::worker::{PollSchedule, Worker, WorkerSettings};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
-const JPEG: &[u8] = &[
-    0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1,
-];
 const KEYS: usize = 50;
 
 #[tokio::main(flavor = "multi_thread")]
@@ -54,7 +52,10 @@ async fn main() -> anyhow::Result<()> {
     };
     let store = Store::connect(&url, options).await?;
 
-    let photo = telegram.add_file(JPEG.to_vec());
+    let photo = telegram.add_file(neurocards::sample_photo::product_jpeg(480, 320));
+    let (spec, _) = Catalogue::built_in()?
+        .default_spec()
+        .context("the built-in catalogue has a default option")?;
     let users = (videos / 5).max(1);
     for id in 1..=users {
         let user = UserId(id);
@@ -62,15 +63,15 @@ async fn main() -> anyhow::Result<()> {
         store
             .place_order(&NewOrder {
                 user_id: user,
-                chat_id: id,
+                chat_id: ChatId(id),
                 idempotency_key: None,
                 video_count: 5,
                 unit_price: 1,
                 photo_file_id: photo.clone(),
                 template_id: None,
                 prompt: "a mug".into(),
-                generation: GenerationSpec::default().to_json(),
-                language: "en".into(),
+                generation: spec.clone(),
+                language: Lang::En,
             })
             .await?;
     }

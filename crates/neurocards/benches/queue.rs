@@ -6,9 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use neurocards::catalogue::Catalogue;
 use neurocards::config::DatabaseUrl;
 use neurocards::domain::ErrorClass;
-use neurocards::domain::UserId;
+use neurocards::domain::{ChatId, Lang, UserId};
 use neurocards::store::{Delivery, Engine, NewOrder, Store, StoreOptions, WorkerInfo};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 
@@ -107,15 +108,19 @@ async fn run(store: &Store, jobs: i64, claimers: usize) -> anyhow::Result<(f64, 
 fn order(user: UserId) -> NewOrder {
     NewOrder {
         user_id: user,
-        chat_id: user.0,
+        chat_id: ChatId(user.0),
         idempotency_key: Some(format!("bench-{user}")),
         video_count: 5,
         unit_price: 1,
         photo_file_id: "photo".into(),
         template_id: None,
         prompt: "bench".into(),
-        generation: "{}".into(),
-        language: "ru".into(),
+        generation: Catalogue::built_in()
+            .ok()
+            .and_then(|catalogue| catalogue.default_spec())
+            .map(|(spec, _)| spec)
+            .expect("the built-in catalogue has a default option"),
+        language: Lang::Ru,
     }
 }
 

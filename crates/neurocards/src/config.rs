@@ -123,6 +123,11 @@ pub struct Config {
     pub public_url: Option<Url>,
     pub webhook_url: Option<Url>,
     pub templates_file: Option<PathBuf>,
+    pub models_file: Option<PathBuf>,
+    /// Verifies KIE's callback signatures when set.
+    pub kie_webhook_hmac_key: Option<SecretString>,
+    /// The User-Agent sent to KIE.
+    pub kie_user_agent: String,
     pub free_credits: i64,
     pub max_photo_mb: u64,
     pub kie: KieLimits,
@@ -225,6 +230,11 @@ impl Config {
             public_url: vars.optional_url("PUBLIC_URL")?,
             webhook_url: vars.optional_url("WEBHOOK_URL")?,
             templates_file: vars.text("TEMPLATES_FILE").map(PathBuf::from),
+            models_file: vars.text("MODELS_FILE").map(PathBuf::from),
+            kie_webhook_hmac_key: vars.text("KIE_WEBHOOK_HMAC_KEY").map(SecretString::from),
+            kie_user_agent: vars
+                .text("KIE_USER_AGENT")
+                .unwrap_or_else(|| crate::kie::client::USER_AGENT.to_owned()),
             free_credits: vars.parse(
                 "FREE_CREDITS",
                 0,

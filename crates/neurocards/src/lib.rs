@@ -1,12 +1,15 @@
 //! neurocards: a Telegram bot that turns a product photo into short marketing videos.
 
 pub mod bot;
+pub mod catalogue;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod kie;
+pub mod photo;
+pub mod sample_photo;
 pub mod store;
 pub mod telegram;
 pub mod telemetry;

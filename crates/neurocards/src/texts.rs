@@ -7,29 +7,7 @@ use std::sync::LazyLock;
 use crate::domain::ErrorClass;
 use crate::store::OrderSummary;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Ru,
-    En,
-}
-
-impl Lang {
-    /// English for `en` and its regional forms, Russian for everything else.
-    pub fn from_code(code: &str) -> Lang {
-        if code.eq_ignore_ascii_case("en") || code.to_ascii_lowercase().starts_with("en-") {
-            Lang::En
-        } else {
-            Lang::Ru
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Ru => "ru",
-            Lang::En => "en",
-        }
-    }
-}
+pub use crate::domain::Lang;
 
 static RU: LazyLock<HashMap<String, String>> =
     LazyLock::new(|| flatten(include_str!("../locales/ru.toml")));
@@ -197,8 +175,8 @@ mod tests {
         let summary = OrderSummary {
             order_id: OrderId(1),
             user_id: UserId(1),
-            chat_id: 1,
-            language: "en".into(),
+            chat_id: crate::domain::ChatId(1),
+            language: Lang::En,
             video_count: 3,
             delivered: 2,
             failed: 1,

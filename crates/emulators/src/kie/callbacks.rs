@@ -5,6 +5,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use serde_json::Value;
 use sha2::Sha256;
 
 use super::state::Shared;
@@ -29,13 +30,16 @@ pub(crate) fn spawn(shared: Arc<Shared>, task_id: String, url: String, finished_
             () = shared.cancel.cancelled() => return,
             () = tokio::time::sleep_until(finished_at.into()) => {}
         }
-        let payload = {
+        let mut payload = {
             let state = shared.lock();
             match state.task(&task_id) {
                 Some(task) => task.callback(Instant::now(), &shared.base_url),
                 None => return,
             }
         };
+        if shared.config.callback_task_id_snake_case {
+            snake_case_task_id(&mut payload);
+        }
         let mut request = shared.http.post(&url).json(&payload);
         if let Some(key) = &shared.config.callback_hmac_key {
             let timestamp = SystemTime::now()
@@ -60,9 +64,30 @@ pub(crate) fn spawn(shared: Arc<Shared>, task_id: String, url: String, finished_
     });
 }
 
+/// KIE's docs disagree on the spelling (`taskId` in the text, `task_id` in a sample): a
+/// receiver must cope with both, and this lets a test send the other one.
+fn snake_case_task_id(payload: &mut Value) {
+    if let Some(data) = payload.get_mut("data").and_then(Value::as_object_mut) {
+        if let Some(id) = data.remove("taskId") {
+            data.insert("task_id".to_owned(), id);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn snake_case_renames_only_the_task_id_of_data() {
+        let mut payload = json!({"code": 200, "data": {"taskId": "t", "state": "success"}});
+        snake_case_task_id(&mut payload);
+        assert_eq!(
+            payload,
+            json!({"code": 200, "data": {"task_id": "t", "state": "success"}})
+        );
+    }
 
     #[test]
     fn the_signature_is_the_base64_hmac_of_id_dot_timestamp() {

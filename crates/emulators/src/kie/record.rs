@@ -1,10 +1,11 @@
-//! Records every request with the status it got, and counts 429 answers.
+//! Records every request with the status it got, counts 429 answers, and plays KIE's CDN,
+//! which refuses some clients before the API sees them.
 
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -42,11 +43,15 @@ pub(crate) async fn record(
         Ok(bytes) => bytes,
         Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
+    let user_agent = header(USER_AGENT);
+    let refused = parts.uri.path().starts_with("/api/")
+        && refused_client(user_agent.as_deref(), &shared.config.refused_user_agents);
     let recorded = RecordedRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         authorization: header(AUTHORIZATION),
+        user_agent,
         body: if is_multipart {
             format!("<multipart, {} bytes>", bytes.len())
         } else {
@@ -62,7 +67,11 @@ pub(crate) async fn record(
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(RequestIndex(index));
 
-    let response = next.run(req).await;
+    let response = if refused {
+        cdn_refusal()
+    } else {
+        next.run(req).await
+    };
 
     let status = response.status();
     let mut state = shared.lock();
@@ -75,9 +84,47 @@ pub(crate) async fn record(
     response
 }
 
+/// Whether KIE's CDN turns the client away: no User-Agent at all, or one containing a refused
+/// fragment (compared without regard to case, as a CDN rule would).
+fn refused_client(user_agent: Option<&str>, refused: &[String]) -> bool {
+    let Some(agent) = user_agent.map(str::trim).filter(|a| !a.is_empty()) else {
+        return true;
+    };
+    let agent = agent.to_ascii_lowercase();
+    refused
+        .iter()
+        .filter(|fragment| !fragment.is_empty())
+        .any(|fragment| agent.contains(&fragment.to_ascii_lowercase()))
+}
+
+/// Cloudflare's "browser signature banned" page, as clients see it: no JSON at all.
+fn cdn_refusal() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(CONTENT_TYPE, "text/plain; charset=UTF-8")],
+        "error code: 1010",
+    )
+        .into_response()
+}
+
 /// Replaces the recorded body of request `index`.
 pub(crate) fn describe_body(shared: &Shared, index: RequestIndex, body: String) {
     if let Some(r) = shared.lock().requests.get_mut(index.0) {
         r.body = body;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_blank_or_listed_user_agent_is_refused() {
+        let refused = vec!["python-requests".to_owned(), String::new()];
+        assert!(refused_client(None, &refused));
+        assert!(refused_client(Some("  "), &refused));
+        assert!(refused_client(Some("Python-Requests/2.31"), &refused));
+        assert!(!refused_client(Some("neurocards/0.1.0"), &refused));
+        assert!(!refused_client(Some("curl/8.0"), &[]));
     }
 }

@@ -1,4 +1,4 @@
-//! The KIE API routes: tasks, credits, download links, videos.
+//! The KIE API routes: Market and Veo tasks, credits, download links, videos.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,12 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::markers::{self, CreateFault};
+use super::models;
 use super::record::{self, BODY_LIMIT};
 use super::state::{unix_millis, Refusal, Shared};
-use super::task::{Outcome, Task};
+use super::task::{Api, Outcome, Task};
 use super::{callbacks, control, upload};
 use crate::media;
 
@@ -24,6 +25,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/v1/jobs/createTask", post(create_task))
         .route("/api/v1/jobs/recordInfo", get(record_info))
+        .route("/api/v1/veo/generate", post(veo_generate))
+        .route("/api/v1/veo/record-info", get(veo_record_info))
         .route("/api/v1/chat/credit", get(credit))
         .route("/api/v1/common/download-url", post(download_url))
         .route("/api/file-stream-upload", post(upload::stream))
@@ -97,51 +100,119 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// The parts of a create request the emulator needs, validated as KIE does.
-struct CreateRequest {
-    request: Value,
+/// A create request that passed validation.
+struct NewTask {
+    api: Api,
     model: String,
-    input: Value,
     prompt: String,
+    input: Value,
+    request: Value,
     callback_url: Option<String>,
 }
 
-/// The error is what failed validation.
-fn parse_create(body: &[u8]) -> Result<CreateRequest, &'static str> {
-    let request: Value =
-        serde_json::from_slice(body).map_err(|_| "the body must be a JSON object")?;
+/// Why a create request creates nothing, before any account is charged.
+enum Refused {
+    /// `Parameter validation failed: <what>`.
+    Invalid(String),
+    /// A model KIE has switched off.
+    Paused,
+    /// A model KIE does not list.
+    Unpublished,
+}
+
+impl Refused {
+    fn answer(self) -> Response {
+        match self {
+            Refused::Invalid(what) => validation(&what),
+            Refused::Paused => envelope(500, "This interface is temporarily paused", Value::Null),
+            Refused::Unpublished => envelope(
+                422,
+                "The page does not exist or is not published",
+                Value::Null,
+            ),
+        }
+    }
+}
+
+/// Sora went first (mid-2026); any model can follow, through `pause_model`.
+fn is_paused(shared: &Shared, model: &str) -> bool {
+    model.starts_with("sora-") || shared.lock().is_paused(model)
+}
+
+fn json_object(body: &[u8]) -> Result<Map<String, Value>, Refused> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(Refused::Invalid(
+            "the body must be a JSON object".to_owned(),
+        )),
+    }
+}
+
+fn callback_url(fields: &Map<String, Value>) -> Option<String> {
+    fields
+        .get("callBackUrl")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+}
+
+/// Checks a createTask body as KIE does: the model first (paused, unpublished), then `input`
+/// against the model's schema.
+fn parse_market(shared: &Shared, body: &[u8]) -> Result<NewTask, Refused> {
+    let request = json_object(body)?;
     let model = request
         .get("model")
         .and_then(Value::as_str)
         .filter(|m| !m.trim().is_empty())
-        .ok_or("model is required")?
+        .ok_or_else(|| Refused::Invalid("model is required".to_owned()))?
         .to_owned();
+    if is_paused(shared, &model) {
+        return Err(Refused::Paused);
+    }
+    let schema = models::market_model(&model).ok_or(Refused::Unpublished)?;
     let input = request
         .get("input")
-        .filter(|i| i.is_object())
-        .ok_or("input is required")?
-        .clone();
-    let prompt = input
-        .get("prompt")
-        .and_then(Value::as_str)
-        .filter(|p| !p.trim().is_empty())
-        .ok_or("input.prompt is required")?
-        .to_owned();
-    if prompt.chars().count() > 10_000 {
-        return Err("input.prompt must be at most 10000 characters");
-    }
-    let callback_url = request
-        .get("callBackUrl")
-        .and_then(Value::as_str)
-        .filter(|u| !u.is_empty())
-        .map(str::to_owned);
-    Ok(CreateRequest {
-        request,
+        .and_then(Value::as_object)
+        .ok_or_else(|| Refused::Invalid("input is required and must be an object".to_owned()))?;
+    models::validate(schema, input, "input.").map_err(Refused::Invalid)?;
+    Ok(NewTask {
+        api: Api::Market,
+        prompt: text_field(input, "prompt"),
+        input: Value::Object(input.clone()),
+        callback_url: callback_url(&request),
+        request: Value::Object(request),
         model,
-        input,
-        prompt,
-        callback_url,
     })
+}
+
+/// Checks a veo/generate body: its fields are top-level, and `model` defaults to veo3_fast.
+fn parse_veo(shared: &Shared, body: &[u8]) -> Result<NewTask, Refused> {
+    let request = json_object(body)?;
+    models::validate(&models::VEO, &request, "").map_err(Refused::Invalid)?;
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(models::VEO_DEFAULT_MODEL)
+        .to_owned();
+    if is_paused(shared, &model) {
+        return Err(Refused::Paused);
+    }
+    Ok(NewTask {
+        api: Api::Veo,
+        prompt: text_field(&request, "prompt"),
+        input: Value::Object(request.clone()),
+        callback_url: callback_url(&request),
+        request: Value::Object(request),
+        model,
+    })
+}
+
+fn text_field(fields: &Map<String, Value>, name: &str) -> String {
+    fields
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn create_task(
@@ -153,11 +224,31 @@ async fn create_task(
     let Some((account, key)) = authorize(&shared, &headers) else {
         return unauthorized();
     };
-    let create = match parse_create(&body) {
-        Ok(create) => create,
-        Err(what) => return validation(what),
+    match parse_market(&shared, &body) {
+        Ok(new) => submit(&shared, account, key, new).await,
+        Err(refused) => refused.answer(),
+    }
+}
+
+async fn veo_generate(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    shared.lock().create_task_calls += 1;
+    let Some((account, key)) = authorize(&shared, &headers) else {
+        return unauthorized();
     };
-    let script = markers::parse(&create.prompt);
+    match parse_veo(&shared, &body) {
+        Ok(new) => submit(&shared, account, key, new).await,
+        Err(refused) => refused.answer(),
+    }
+}
+
+/// What both create endpoints share once the request is valid: the scripted faults, the
+/// account's limits and credits, the task and its callback.
+async fn submit(shared: &Arc<Shared>, account: String, key: String, new: NewTask) -> Response {
+    let script = markers::parse(&new.prompt);
     match script.create_fault {
         Some(CreateFault::Hang) => {
             shared.cancel.cancelled().await;
@@ -197,7 +288,7 @@ async fn create_task(
             Err(Refusal::RateLimited) => return rate_limited(),
             Err(Refusal::InsufficientCredits) => return insufficient_credits(),
         }
-        let previous_uses = state.use_prompt(&create.prompt);
+        let previous_uses = state.use_prompt(&new.prompt);
         let scripted = if state.refuse_next > 0 {
             state.refuse_next -= 1;
             markers::Scripted::Violation { first: None }
@@ -207,15 +298,20 @@ async fn create_task(
         let stage = script
             .slow
             .map_or(shared.config.stage_delay, |total| total / 3);
+        let id = match new.api {
+            Api::Market => state.next_task_id(&new.model),
+            Api::Veo => state.next_veo_task_id(),
+        };
         let task = Task {
-            id: state.next_task_id(&create.model),
+            id,
+            api: new.api,
             account,
             key,
-            model: create.model,
-            prompt: create.prompt,
-            input: create.input,
-            request: create.request,
-            callback_url: create.callback_url,
+            model: new.model,
+            prompt: new.prompt,
+            input: new.input,
+            request: new.request,
+            callback_url: new.callback_url,
             created: now,
             create_ms: unix_millis(),
             stage,
@@ -228,7 +324,7 @@ async fn create_task(
     };
     if let Some(url) = &task.callback_url {
         callbacks::spawn(
-            Arc::clone(&shared),
+            Arc::clone(shared),
             task.id.clone(),
             url.clone(),
             task.finished_at(),
@@ -248,7 +344,20 @@ async fn record_info(
     headers: HeaderMap,
     Query(query): Query<RecordQuery>,
 ) -> Response {
-    let Some((account, key)) = authorize(&shared, &headers) else {
+    status(&shared, &headers, query.task_id.as_deref(), Api::Market)
+}
+
+async fn veo_record_info(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<RecordQuery>,
+) -> Response {
+    status(&shared, &headers, query.task_id.as_deref(), Api::Veo)
+}
+
+/// Both status endpoints: one per-key rate limit, each showing only its own API's tasks.
+fn status(shared: &Shared, headers: &HeaderMap, task_id: Option<&str>, api: Api) -> Response {
+    let Some((account, key)) = authorize(shared, headers) else {
         return unauthorized();
     };
     let now = Instant::now();
@@ -257,17 +366,21 @@ async fn record_info(
         return rate_limited();
     }
     // A task of another account is as unknown to this key as a task that never existed.
-    let task = query
-        .task_id
-        .as_deref()
+    let task = task_id
         .and_then(|id| state.task(id))
-        .filter(|t| t.account == account);
+        .filter(|t| t.account == account && t.api == api);
     match task {
         None => envelope(422, "recordInfo is null", Value::Null),
         Some(t) if t.status_malformed => {
             (StatusCode::OK, [(CONTENT_TYPE, "text/plain")], "not json").into_response()
         }
-        Some(t) => envelope(200, "success", t.record(now, &shared.base_url)),
+        Some(t) => {
+            let data = match api {
+                Api::Market => t.record(now, &shared.base_url),
+                Api::Veo => t.veo_record(now, &shared.base_url),
+            };
+            envelope(200, "success", data)
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! What the KIE emulator remembers, and the bookkeeping of its limits.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,6 +27,7 @@ impl Shared {
         // must not capture them.
         let http = reqwest::Client::builder()
             .no_proxy()
+            .user_agent("kie-emulator")
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(std::io::Error::other)?;
@@ -81,6 +82,8 @@ pub(crate) struct KieState {
     /// Tasks still to be refused for a content violation, whatever their prompt.
     pub refuse_next: u32,
     pub files: HashMap<String, StoredFile>,
+    /// Models retired at run time: their creates answer "temporarily paused".
+    paused_models: HashSet<String>,
     counter: u64,
 }
 
@@ -106,6 +109,7 @@ impl KieState {
             prompt_uses: HashMap::new(),
             refuse_next: 0,
             files: HashMap::new(),
+            paused_models: HashSet::new(),
             counter: 0,
         }
     }
@@ -198,6 +202,20 @@ impl KieState {
             })
             .collect();
         format!("task_{model}_{}{}", unix_millis(), self.counter)
+    }
+
+    /// `veo_task_<millis><counter>`, like the ids of KIE's Veo docs.
+    pub(crate) fn next_veo_task_id(&mut self) -> String {
+        self.counter += 1;
+        format!("veo_task_{}{}", unix_millis(), self.counter)
+    }
+
+    pub(crate) fn pause_model(&mut self, model: &str) {
+        self.paused_models.insert(model.to_owned());
+    }
+
+    pub(crate) fn is_paused(&self, model: &str) -> bool {
+        self.paused_models.contains(model)
     }
 
     /// How many tasks were created with this exact prompt before; counts this one.

@@ -12,17 +12,20 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
-const KEY: &str = "test-key";
+pub(crate) const KEY: &str = "test-key";
+pub(crate) const MODEL: &str = "kling-2.6/image-to-video";
 
-fn client() -> reqwest::Client {
+/// A client as neurocards' is: with a User-Agent, or KIE's CDN refuses it (error 1010).
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
+        .user_agent("neurocards/0.1.0")
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
 }
 
-fn config(stage_ms: u64) -> KieConfig {
+pub(crate) fn config(stage_ms: u64) -> KieConfig {
     KieConfig {
         stage_delay: Duration::from_millis(stage_ms),
         ..KieConfig::default()
@@ -40,19 +43,20 @@ fn two_accounts(stage_ms: u64) -> KieConfig {
     config
 }
 
-fn create_body(prompt: &str) -> Value {
+/// A valid Kling 2.6 request, as neurocards sends it.
+pub(crate) fn create_body(prompt: &str) -> Value {
     json!({
-        "model": "sora-2-image-to-video",
+        "model": MODEL,
         "input": {
             "prompt": prompt,
             "image_urls": ["http://127.0.0.1/a.jpg"],
-            "aspect_ratio": "portrait",
-            "n_frames": "10",
+            "duration": "5",
+            "sound": false,
         }
     })
 }
 
-async fn post_create(kie: &KieEmulator, key: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn post_create(kie: &KieEmulator, key: &str, body: &Value) -> reqwest::Response {
     client()
         .post(format!("{}/api/v1/jobs/createTask", kie.base_url()))
         .bearer_auth(key)
@@ -63,7 +67,7 @@ async fn post_create(kie: &KieEmulator, key: &str, body: &Value) -> reqwest::Res
 }
 
 /// Creates a task and returns its id.
-async fn create(kie: &KieEmulator, prompt: &str) -> String {
+pub(crate) async fn create(kie: &KieEmulator, prompt: &str) -> String {
     let response = post_create(kie, KEY, &create_body(prompt)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
@@ -132,12 +136,14 @@ async fn a_task_goes_through_every_stage_and_its_video_is_an_mp4() {
     assert_eq!(states, ["waiting", "queuing", "generating", "success"]);
 
     assert_eq!(data["taskId"], id.as_str());
-    assert_eq!(data["model"], "sora-2-image-to-video");
+    assert_eq!(data["model"], MODEL);
     assert_eq!(data["failCode"], "");
     assert_eq!(data["failMsg"], "");
     assert!(data["costTime"].is_u64() && data["completeTime"].is_u64());
     let param: Value = serde_json::from_str(data["param"].as_str().unwrap()).unwrap();
-    assert_eq!(param["input"]["n_frames"], "10");
+    assert_eq!(param["model"], MODEL);
+    assert_eq!(param["input"]["duration"], "5");
+    assert_eq!(param["input"]["sound"], false);
     let result: Value = serde_json::from_str(data["resultJson"].as_str().unwrap()).unwrap();
     let url = result["resultUrls"][0].as_str().unwrap();
     assert_eq!(url, format!("{}/videos/{id}.mp4", kie.base_url()));
@@ -155,6 +161,9 @@ async fn a_task_goes_through_every_stage_and_its_video_is_an_mp4() {
     assert_eq!(tasks[0].state, "success");
     assert_eq!(tasks[0].outcome, "success");
     assert_eq!(tasks[0].account, "main");
+    assert_eq!(tasks[0].api, "market");
+    assert_eq!(tasks[0].model, MODEL);
+    assert_eq!(tasks[0].input["duration"], "5");
     assert_eq!(kie.credits("main"), 1_000_000 - 1);
 }
 
@@ -247,6 +256,7 @@ async fn markers_that_refuse_the_create_create_nothing() {
 
     let hang = reqwest::Client::builder()
         .no_proxy()
+        .user_agent("neurocards/0.1.0")
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap()
@@ -425,13 +435,13 @@ async fn more_than_ten_status_queries_a_second_on_one_key_get_429() {
 }
 
 #[derive(Debug)]
-struct Callback {
-    headers: HeaderMap,
-    body: Value,
+pub(crate) struct Callback {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
 }
 
 /// A receiver for callbacks: forwards what it gets to the test.
-async fn callback_receiver() -> (String, mpsc::UnboundedReceiver<Callback>) {
+pub(crate) async fn callback_receiver() -> (String, mpsc::UnboundedReceiver<Callback>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = Router::new()
         .route(
@@ -622,19 +632,27 @@ async fn base64_and_url_uploads_store_the_bytes_under_the_given_name() {
 #[tokio::test]
 async fn missing_fields_answer_422_with_http_200() {
     let kie = KieEmulator::start(config(10)).await.unwrap();
-    for body in [
-        json!({"input": {"prompt": "x"}}),
-        json!({"model": "m"}),
-        json!({"model": "m", "input": {"image_urls": []}}),
-    ] {
+    let cases = [
+        (json!({"input": {"prompt": "x"}}), "model is required"),
+        (json!({"model": MODEL}), "input is required"),
+        (
+            json!({"model": MODEL, "input": {"image_urls": []}}),
+            "input.prompt is required",
+        ),
+        (json!([1, 2]), "the body must be a JSON object"),
+    ];
+    for (body, why) in cases {
         let response = post_create(&kie, KEY, &body).await;
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["code"], 422);
-        assert!(body["msg"].as_str().unwrap().contains("validation"));
+        let msg = body["msg"].as_str().unwrap();
+        assert!(msg.starts_with("Parameter validation failed: "), "{msg}");
+        assert!(msg.contains(why), "{msg}");
         assert!(body["data"].is_null());
     }
     assert!(kie.tasks().is_empty());
+    assert_eq!(kie.create_task_calls(), 4);
 }
 
 #[tokio::test]

@@ -1,4 +1,7 @@
 //! Black-box tests of both emulators: KIE over plain HTTP, Telegram through teloxide itself.
 
 mod kie;
+mod kie_access;
+mod kie_models;
+mod kie_veo;
 mod telegram;

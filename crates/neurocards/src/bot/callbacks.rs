@@ -4,6 +4,7 @@
 use teloxide::prelude::*;
 use teloxide::types::MaybeInaccessibleMessage;
 
+use super::choice::{ask_choice, aspect_of, choices, Picked};
 use super::keyboards;
 use super::messages::show_menu;
 use super::reply::{say, say_with};
@@ -11,7 +12,7 @@ use super::state::State;
 use super::{BotDialogue, Ctx, HandlerResult, TgBot};
 use crate::domain::callback::{new_nonce, Callback, MenuItem};
 use crate::domain::pricing::order_cost;
-use crate::domain::UserId;
+use crate::domain::{ChatId as Chat, UserId};
 use crate::store::{NewOrder, StoreError};
 use crate::texts::{credits, text, videos, Lang};
 
@@ -103,17 +104,7 @@ async fn handle(
         }
         Callback::Menu(MenuItem::Balance) => {
             let balance = ctx.store.balance(UserId(user)).await?;
-            say(
-                bot,
-                ctx,
-                chat,
-                &text(
-                    lang,
-                    "balance.text",
-                    &[("balance", &credits(lang, balance))],
-                ),
-            )
-            .await?;
+            say(bot, ctx, chat, &ctx.balance_text(lang, balance)).await?;
         }
         Callback::Menu(MenuItem::Buy) => {
             say(
@@ -124,9 +115,7 @@ async fn handle(
             )
             .await?;
         }
-        Callback::Menu(MenuItem::Help) => {
-            say(bot, ctx, chat, &text(lang, "help.text", &[])).await?
-        }
+        Callback::Menu(MenuItem::Help) => say(bot, ctx, chat, &ctx.help_text(lang)).await?,
         Callback::MainMenu => {
             dialogue.update(State::Idle).await?;
             show_menu(bot, ctx, chat, user, lang).await?;
@@ -146,7 +135,8 @@ async fn handle(
                     album: None,
                 })
                 .await?;
-            let keyboard = keyboards::templates(lang, &ctx.templates, &nonce);
+            let unavailable = ctx.store.unavailable_models().await?;
+            let keyboard = keyboards::templates(lang, &ctx.visible_templates(&unavailable), &nonce);
             say_with(bot, ctx, chat, &text(lang, "photo.received", &[]), keyboard).await?;
         }
         Callback::Template { nonce, id } => {
@@ -162,7 +152,7 @@ async fn handle(
                 return Ok(Pressed::Stale);
             };
             let (prompt, title) = (template.prompt.clone(), template.title(lang).to_owned());
-            ask_count(
+            ask_choice(
                 bot,
                 ctx,
                 dialogue,
@@ -193,8 +183,48 @@ async fn handle(
                     nonce: new_nonce(),
                 })
                 .await?;
-            let max = super::input::MAX_OWN_PROMPT_CHARS;
+            let max = ctx.own_prompt_limit().await?;
             say(bot, ctx, chat, &text(lang, "prompt.ask", &[("max", &max)])).await?;
+        }
+        Callback::Choice {
+            nonce,
+            model,
+            option,
+        } => {
+            let State::ChoosingModel {
+                photo,
+                template,
+                prompt,
+                nonce: current,
+            } = state
+            else {
+                return Ok(Pressed::Stale);
+            };
+            if nonce != current {
+                return Ok(Pressed::Stale);
+            }
+            // Only what is offered now: a model retired since the screen was shown is gone.
+            let unavailable = ctx.store.unavailable_models().await?;
+            let still_offered = choices(ctx, template.as_deref(), &prompt, &unavailable)
+                .iter()
+                .any(|choice| choice.model.id == model && choice.option.id == option);
+            if !still_offered {
+                return Ok(Pressed::Stale);
+            }
+            let title = template_title(ctx, template.as_deref(), lang);
+            ask_count(
+                bot,
+                ctx,
+                dialogue,
+                chat,
+                lang,
+                photo,
+                template,
+                prompt,
+                &title,
+                Picked { model, option },
+            )
+            .await?;
         }
         Callback::Count { nonce, count } => {
             let State::ChoosingCount {
@@ -203,6 +233,8 @@ async fn handle(
                 prompt,
                 nonce: current,
                 message_id,
+                model,
+                option,
             } = state
             else {
                 return Ok(Pressed::Stale);
@@ -224,6 +256,7 @@ async fn handle(
                     nonce,
                     count,
                     message_id,
+                    picked: Picked { model, option },
                 },
             )
             .await?;
@@ -232,7 +265,15 @@ async fn handle(
     Ok(Pressed::Done)
 }
 
-/// Shows the count buttons with the price and the balance.
+/// The template's title in `lang`, or "own prompt".
+pub(super) fn template_title(ctx: &Ctx, template: Option<&str>, lang: Lang) -> String {
+    template.and_then(|id| ctx.templates.get(id)).map_or_else(
+        || text(lang, "count.own", &[]),
+        |t| t.title(lang).to_owned(),
+    )
+}
+
+/// Shows the count buttons with the price of the picked option and the balance.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn ask_count(
     bot: &TgBot,
@@ -244,7 +285,16 @@ pub(super) async fn ask_count(
     template: Option<String>,
     prompt: String,
     title: &str,
+    picked: Picked,
 ) -> HandlerResult {
+    let Some(option) = ctx
+        .catalogue
+        .get(&picked.model)
+        .and_then(|model| model.option(&picked.option))
+    else {
+        dialogue.update(State::Idle).await?;
+        return say(bot, ctx, chat, &text(lang, "choice.none", &[])).await;
+    };
     let nonce = new_nonce();
     let balance = ctx.store.balance(UserId(chat.0)).await?;
     let question = text(
@@ -252,11 +302,12 @@ pub(super) async fn ask_count(
         "count.ask",
         &[
             ("template", &title),
-            ("price", &credits(lang, ctx.unit_price)),
+            ("model", &option.title(lang)),
+            ("price", &credits(lang, option.price)),
             ("balance", &credits(lang, balance)),
         ],
     );
-    let keyboard = keyboards::counts(lang, &nonce, ctx.unit_price);
+    let keyboard = keyboards::counts(lang, &nonce, option.price);
     // The state changes first: a press that arrives before the message id is stored still
     // finds the right step.
     let mut state = State::ChoosingCount {
@@ -265,6 +316,8 @@ pub(super) async fn ask_count(
         prompt,
         nonce,
         message_id: None,
+        model: picked.model,
+        option: picked.option,
     };
     dialogue.update(state.clone()).await?;
     if let Some(sent) = say_with(bot, ctx, chat, &question, keyboard).await? {
@@ -283,6 +336,7 @@ struct Order {
     nonce: String,
     count: i64,
     message_id: Option<i32>,
+    picked: Picked,
 }
 
 async fn place(
@@ -294,26 +348,28 @@ async fn place(
     lang: Lang,
     order: Order,
 ) -> HandlerResult {
-    let generation = match order
-        .template
-        .as_deref()
-        .and_then(|id| ctx.templates.get(id))
-    {
-        Some(template) => template.generation.clone(),
-        None => ctx.templates.own_prompt_generation(),
+    let Some((model, option)) = ctx.catalogue.get(&order.picked.model).and_then(|model| {
+        model
+            .option(&order.picked.option)
+            .map(|option| (model, option))
+    }) else {
+        dialogue.update(State::Idle).await?;
+        return say(bot, ctx, chat, &text(lang, "choice.none", &[])).await;
     };
+    let aspect = aspect_of(ctx, order.template.as_deref());
+    let unit_price = option.price;
     let new_order = NewOrder {
         user_id: UserId(user),
-        chat_id: chat.0,
+        chat_id: Chat(chat.0),
         // Every press of this step's buttons maps to one key: one order, however many presses.
         idempotency_key: Some(format!("{}:{}", chat.0, order.nonce)),
         video_count: order.count,
-        unit_price: ctx.unit_price,
+        unit_price,
         photo_file_id: order.photo,
         template_id: order.template,
         prompt: order.prompt,
-        generation: generation.to_json(),
-        language: lang.code().to_owned(),
+        generation: model.spec(option, &aspect),
+        language: lang,
     };
     match ctx.store.place_order(&new_order).await {
         Ok(placed) => {
@@ -326,7 +382,7 @@ async fn place(
             }
             if placed.newly_placed {
                 let ahead = ctx.store.jobs_ahead_of(placed.order_id).await?;
-                let cost = order_cost(order.count, ctx.unit_price)?;
+                let cost = order_cost(order.count, unit_price)?;
                 let accepted = text(
                     lang,
                     "order.accepted",

@@ -1,8 +1,5 @@
 //! What the user typed, parsed and cleaned: commands, prompts, admin arguments. Pure.
 
-/// The longest own prompt a user may write.
-pub const MAX_OWN_PROMPT_CHARS: usize = 2_000;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Start,
@@ -60,7 +57,7 @@ pub enum PromptProblem {
 /// Removes what has no place in a prompt (control characters, and the invisible direction
 /// overrides that can disguise text) while keeping right-to-left scripts, then checks the
 /// length.
-pub fn clean_prompt(raw: &str) -> Result<String, PromptProblem> {
+pub fn clean_prompt(raw: &str, max_chars: usize) -> Result<String, PromptProblem> {
     let cleaned: String = raw
         .chars()
         .map(|c| if c == '\t' || c == '\r' { ' ' } else { c })
@@ -71,7 +68,7 @@ pub fn clean_prompt(raw: &str) -> Result<String, PromptProblem> {
     let length = cleaned.chars().count();
     if length == 0 {
         Err(PromptProblem::Empty)
-    } else if length > MAX_OWN_PROMPT_CHARS {
+    } else if length > max_chars {
         Err(PromptProblem::TooLong { length })
     } else {
         Ok(cleaned)
@@ -115,33 +112,33 @@ mod tests {
     #[test]
     fn prompts_lose_control_and_override_characters_but_keep_rtl_text() {
         assert_eq!(
-            clean_prompt("  a mug\u{0007} on\ta table  "),
+            clean_prompt("  a mug\u{0007} on\ta table  ", 2000),
             Ok("a mug on a table".into())
         );
-        assert_eq!(clean_prompt("\u{202E}txet"), Ok("txet".into()));
+        assert_eq!(clean_prompt("\u{202E}txet", 2000), Ok("txet".into()));
         assert_eq!(
-            clean_prompt("כוס קפה על שולחן"),
+            clean_prompt("כוס קפה על שולחן", 2000),
             Ok("כוס קפה על שולחן".into())
         );
         assert_eq!(
-            clean_prompt("line one\nline two"),
+            clean_prompt("line one\nline two", 2000),
             Ok("line one\nline two".into())
         );
     }
 
     #[test]
     fn empty_and_overlong_prompts_are_refused_with_the_reason() {
-        assert_eq!(clean_prompt(""), Err(PromptProblem::Empty));
+        assert_eq!(clean_prompt("", 2000), Err(PromptProblem::Empty));
         assert_eq!(
-            clean_prompt(" \u{0000}\u{202E} "),
+            clean_prompt(" \u{0000}\u{202E} ", 2000),
             Err(PromptProblem::Empty)
         );
         assert_eq!(
-            clean_prompt(&"я".repeat(2000)).map(|p| p.chars().count()),
+            clean_prompt(&"я".repeat(2000), 2000).map(|p| p.chars().count()),
             Ok(2000)
         );
         assert_eq!(
-            clean_prompt(&"x".repeat(10_000)),
+            clean_prompt(&"x".repeat(10_000), 2000),
             Err(PromptProblem::TooLong { length: 10_000 })
         );
     }

@@ -2,8 +2,9 @@
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
+use crate::catalogue::Choice;
 use crate::domain::callback::{Callback, MenuItem, COUNTS};
-use crate::templates::Templates;
+use crate::templates::Template;
 use crate::texts::{credits, text, videos, Lang};
 
 fn button(lang: Lang, key: &str, callback: Callback) -> InlineKeyboardButton {
@@ -33,10 +34,9 @@ pub fn buy(lang: Lang) -> InlineKeyboardMarkup {
     )]])
 }
 
-/// One button per template, then "own prompt".
-pub fn templates(lang: Lang, templates: &Templates, nonce: &str) -> InlineKeyboardMarkup {
+/// One button per template that can be made now, then "own prompt".
+pub fn templates(lang: Lang, templates: &[&Template], nonce: &str) -> InlineKeyboardMarkup {
     let mut rows: Vec<Vec<InlineKeyboardButton>> = templates
-        .all()
         .iter()
         .map(|template| {
             vec![InlineKeyboardButton::callback(
@@ -59,17 +59,50 @@ pub fn templates(lang: Lang, templates: &Templates, nonce: &str) -> InlineKeyboa
     InlineKeyboardMarkup::new(rows)
 }
 
+/// One button per model option, with its price per video.
+pub fn choices(lang: Lang, choices: &[Choice<'_>], nonce: &str) -> InlineKeyboardMarkup {
+    let rows = choices
+        .iter()
+        .map(|choice| {
+            vec![InlineKeyboardButton::callback(
+                text(
+                    lang,
+                    "button.choice",
+                    &[
+                        ("title", &choice.option.title(lang)),
+                        ("price", &credits(lang, choice.price())),
+                    ],
+                ),
+                Callback::Choice {
+                    nonce: nonce.to_owned(),
+                    model: choice.model.id.clone(),
+                    option: choice.option.id.clone(),
+                }
+                .encode(),
+            )]
+        })
+        .collect::<Vec<_>>();
+    InlineKeyboardMarkup::new(rows)
+}
+
 pub fn counts(lang: Lang, nonce: &str, unit_price: i64) -> InlineKeyboardMarkup {
+    // At more than a credit a video the total is spelled out: "3 videos × 2 = 6 credits".
+    let key = if unit_price > 1 {
+        "button.count_priced"
+    } else {
+        "button.count"
+    };
     let row = COUNTS
         .iter()
         .map(|count| {
             InlineKeyboardButton::callback(
                 text(
                     lang,
-                    "button.count",
+                    key,
                     &[
                         ("videos", &videos(lang, *count)),
-                        ("price", &credits(lang, count * unit_price)),
+                        ("unit", &unit_price),
+                        ("price", &credits(lang, count.saturating_mul(unit_price))),
                     ],
                 ),
                 Callback::Count {

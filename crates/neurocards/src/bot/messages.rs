@@ -3,7 +3,7 @@
 use teloxide::prelude::*;
 use teloxide::types::{MediaKind, MessageKind};
 
-use super::input::{clean_prompt, parse_command, Command, PromptProblem, MAX_OWN_PROMPT_CHARS};
+use super::input::{clean_prompt, parse_command, Command, PromptProblem};
 use super::keyboards;
 use super::reply::{say, say_with};
 use super::state::State;
@@ -111,6 +111,9 @@ pub async fn on_message(
         (Incoming::Text(_), State::ChoosingTemplate { .. }) => {
             say(&bot, &ctx, chat, &text(lang, "hint.choose_template", &[])).await
         }
+        (Incoming::Text(_), State::ChoosingModel { .. }) => {
+            say(&bot, &ctx, chat, &text(lang, "hint.choose_model", &[])).await
+        }
         (Incoming::Text(_), State::ChoosingCount { .. }) => {
             say(&bot, &ctx, chat, &text(lang, "hint.choose_count", &[])).await
         }
@@ -148,25 +151,18 @@ async fn on_command(
             let welcome = text(
                 lang,
                 "menu.welcome",
-                &[("balance", &credits(lang, balance))],
+                &[
+                    ("balance", &credits(lang, balance)),
+                    ("price", &ctx.cheapest_price_text(lang)),
+                ],
             );
             say_with(bot, ctx, chat, &welcome, keyboards::main_menu(lang)).await?;
             Ok(())
         }
-        Command::Help => say(bot, ctx, chat, &text(lang, "help.text", &[])).await,
+        Command::Help => say(bot, ctx, chat, &ctx.help_text(lang)).await,
         Command::Balance => {
             let balance = ctx.store.balance(UserId(user)).await?;
-            say(
-                bot,
-                ctx,
-                chat,
-                &text(
-                    lang,
-                    "balance.text",
-                    &[("balance", &credits(lang, balance))],
-                ),
-            )
-            .await
+            say(bot, ctx, chat, &ctx.balance_text(lang, balance)).await
         }
         Command::Cancel => {
             dialogue.update(State::Idle).await?;
@@ -263,7 +259,8 @@ async fn receive_photo(
     if ctx.store.has_unfinished_jobs(UserId(chat.0)).await? {
         say(bot, ctx, chat, &text(lang, "photo.order_running", &[])).await?;
     }
-    let keyboard = keyboards::templates(lang, &ctx.templates, &nonce);
+    let unavailable = ctx.store.unavailable_models().await?;
+    let keyboard = keyboards::templates(lang, &ctx.visible_templates(&unavailable), &nonce);
     say_with(bot, ctx, chat, &text(lang, "photo.received", &[]), keyboard).await?;
     Ok(())
 }
@@ -277,7 +274,8 @@ async fn receive_prompt(
     photo: String,
     raw: &str,
 ) -> HandlerResult {
-    let prompt = match clean_prompt(raw) {
+    let max = ctx.own_prompt_limit().await?;
+    let prompt = match clean_prompt(raw, max) {
         Ok(prompt) => prompt,
         Err(PromptProblem::Empty) => {
             return say(bot, ctx, chat, &text(lang, "prompt.empty", &[])).await
@@ -286,11 +284,11 @@ async fn receive_prompt(
             let reason = text(
                 lang,
                 "prompt.too_long",
-                &[("length", &length), ("max", &MAX_OWN_PROMPT_CHARS)],
+                &[("length", &length), ("max", &max)],
             );
             return say(bot, ctx, chat, &reason).await;
         }
     };
     let own = text(lang, "count.own", &[]);
-    super::callbacks::ask_count(bot, ctx, dialogue, chat, lang, photo, None, prompt, &own).await
+    super::choice::ask_choice(bot, ctx, dialogue, chat, lang, photo, None, prompt, &own).await
 }

@@ -14,6 +14,7 @@
 
 mod admin;
 mod callbacks;
+mod choice;
 pub mod input;
 mod keyboards;
 mod messages;
@@ -30,9 +31,12 @@ use teloxide::prelude::*;
 use teloxide::types::User;
 use tokio_util::sync::CancellationToken;
 
+use std::collections::HashSet;
+
+use crate::catalogue::Catalogue;
 use crate::store::{Store, StoreError};
 use crate::telegram::Telegram;
-use crate::templates::Templates;
+use crate::templates::{Template, Templates};
 use crate::texts::Lang;
 use state::{DialogStorage, State};
 
@@ -44,13 +48,13 @@ pub type HandlerResult = Result<(), HandlerError>;
 /// Everything the handlers share.
 pub struct BotContext {
     pub store: Store,
+    pub catalogue: Arc<Catalogue>,
     pub templates: Arc<Templates>,
     /// Fetches the user's photo to check it is a readable image.
     pub telegram: Telegram,
     pub admin_ids: Vec<i64>,
     pub free_credits: i64,
     pub max_photo_bytes: u64,
-    pub unit_price: i64,
     pub bot_username: String,
 }
 
@@ -59,6 +63,57 @@ pub type Ctx = Arc<BotContext>;
 impl BotContext {
     pub fn is_admin(&self, user: i64) -> bool {
         self.admin_ids.contains(&user)
+    }
+
+    /// "Your balance: …; a video costs from …".
+    pub fn balance_text(&self, lang: Lang, balance: i64) -> String {
+        crate::texts::text(
+            lang,
+            "balance.text",
+            &[
+                ("balance", &crate::texts::credits(lang, balance)),
+                ("price", &self.cheapest_price_text(lang)),
+            ],
+        )
+    }
+
+    pub fn help_text(&self, lang: Lang) -> String {
+        crate::texts::text(
+            lang,
+            "help.text",
+            &[("price", &self.cheapest_price_text(lang))],
+        )
+    }
+
+    /// The price of the cheapest video on offer, as users read it.
+    pub fn cheapest_price_text(&self, lang: Lang) -> String {
+        crate::texts::credits(lang, self.catalogue.cheapest_price())
+    }
+
+    /// The templates whose model (or its fallback) KIE still serves.
+    pub fn visible_templates(&self, unavailable: &HashSet<String>) -> Vec<&Template> {
+        self.templates
+            .all()
+            .iter()
+            .filter(|template| {
+                self.catalogue
+                    .resolve(&template.model, unavailable)
+                    .is_some()
+            })
+            .collect()
+    }
+
+    /// The longest own prompt any offered model takes now.
+    pub async fn own_prompt_limit(&self) -> Result<usize, StoreError> {
+        let unavailable = self.store.unavailable_models().await?;
+        let aspect = self
+            .templates
+            .own_prompt_defaults()
+            .map_or(crate::catalogue::DEFAULT_ASPECT, |t| t.aspect.as_str());
+        Ok(self
+            .catalogue
+            .prompt_limit(aspect, &unavailable)
+            .unwrap_or(crate::catalogue::MAX_PROMPT_CHARS))
     }
 
     /// Registers (or refreshes) whoever writes to the bot; a new user gets the free credits.

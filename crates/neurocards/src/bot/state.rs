@@ -28,6 +28,13 @@ pub enum State {
         photo: String,
         nonce: String,
     },
+    /// The operator offers several models or options: the user picks one.
+    ChoosingModel {
+        photo: String,
+        template: Option<String>,
+        prompt: String,
+        nonce: String,
+    },
     ChoosingCount {
         photo: String,
         template: Option<String>,
@@ -35,6 +42,9 @@ pub enum State {
         nonce: String,
         /// The message with the count buttons, whose keyboard is removed once used.
         message_id: Option<i32>,
+        /// The catalogue's model and option the order will be made with.
+        model: String,
+        option: String,
     },
 }
 
@@ -44,6 +54,7 @@ impl State {
         match self {
             State::ChoosingTemplate { nonce, .. }
             | State::AwaitingPrompt { nonce, .. }
+            | State::ChoosingModel { nonce, .. }
             | State::ChoosingCount { nonce, .. } => Some(nonce),
             State::Idle | State::AwaitingPhoto => None,
         }
@@ -113,6 +124,8 @@ mod tests {
             prompt: "p".into(),
             nonce: "0123abcd".into(),
             message_id: Some(7),
+            model: "kling-2.6".into(),
+            option: "5s".into(),
         };
         let json = serde_json::to_string(&state).unwrap();
         assert!(json.contains("\"step\":\"choosing_count\""), "{json}");

@@ -7,10 +7,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::Context;
 use clap::Subcommand;
 
+use crate::catalogue::Catalogue;
 use crate::clock::Millis;
 use crate::domain::{JobId, UserId};
 use crate::store::{
-    Breach, JobDetails, KeyHealth, KeyState, LedgerEntry, QueueStats, Store, StoreError, User,
+    Breach, JobDetails, KeyHealth, KeyState, LedgerEntry, ModelState, QueueStats, Store,
+    StoreError, User,
 };
 
 #[derive(Debug, Subcommand)]
@@ -37,6 +39,91 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: Option<KeysAction>,
     },
+    /// The model catalogue with each model's state and last error; `admin models enable
+    /// <MODEL_ID>` offers a model KIE had retired again.
+    Models {
+        #[command(subcommand)]
+        action: Option<ModelsAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Offer a model again after KIE answered it was unavailable.
+    Enable { model_id: String },
+}
+
+/// `admin models [enable <id>]`: needs the catalogue, which `run` does not load.
+pub async fn models(
+    store: &Store,
+    catalogue: &Catalogue,
+    action: Option<ModelsAction>,
+) -> anyhow::Result<ExitCode> {
+    match action {
+        None => {
+            let states = store.model_states().await.context("reading model states")?;
+            print!("{}", format_models(catalogue, &states));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(ModelsAction::Enable { model_id }) => {
+            if catalogue.get(&model_id).is_none() {
+                eprintln!(
+                    "Model {model_id} is not in the catalogue (see `neurocards admin models`)."
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            if store
+                .enable_model(&model_id)
+                .await
+                .context("enabling the model")?
+            {
+                println!("Model {model_id} is offered again.");
+            } else {
+                println!("Model {model_id} was already available.");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn format_models(catalogue: &Catalogue, states: &[ModelState]) -> String {
+    let mut out = String::new();
+    for model in catalogue.all() {
+        let state = states.iter().find(|state| state.id == model.id);
+        let status = match state {
+            Some(state) if !state.is_available() => format!(
+                "UNAVAILABLE since {}: {}",
+                timestamp(state.changed_at),
+                state.reason.as_deref().unwrap_or("(no reason recorded)")
+            ),
+            _ => "available".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "{}  {} ({} API, KIE id {}), prompt up to {} characters: {status}",
+            model.id,
+            model.title,
+            model.api.as_str(),
+            model.kie_model,
+            model.prompt_max_chars
+        );
+        for option in &model.options {
+            let offered = if option.offered {
+                "offered"
+            } else {
+                "not offered"
+            };
+            let _ = writeln!(
+                out,
+                "    {:<10} {} credit(s) per video, {offered}: {}",
+                option.id, option.price, option.title_en
+            );
+        }
+        if let Some(fallback) = &model.fallback {
+            let _ = writeln!(out, "    fallback: {fallback}");
+        }
+    }
+    out
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +192,9 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
                 )
             );
             Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Models { .. } => {
+            anyhow::bail!("`admin models` needs the model catalogue: the command line passes it")
         }
         AdminCommand::Keys {
             action: Some(KeysAction::Enable { key_id }),

@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::worker::{build_worker, cancel_on_signal};
 use crate::bot::{BotContext, BotRunner};
+use crate::catalogue::Catalogue;
 use crate::config::Config;
-use crate::domain::pricing::CREDITS_PER_VIDEO;
 use crate::store::Store;
 use crate::telegram::{redact_token, Telegram};
 use crate::templates::Templates;
@@ -24,7 +24,8 @@ pub async fn build_bot(config: &Config, store: Store) -> anyhow::Result<BotRunne
             "WEBHOOK_URL is set, but webhooks are not supported yet: using long polling"
         );
     }
-    let templates = Templates::load(config.templates_file.as_deref())?;
+    let catalogue = Catalogue::load(config.models_file.as_deref())?;
+    let templates = Templates::load(config.templates_file.as_deref(), &catalogue)?;
     let client = teloxide::net::default_reqwest_settings()
         .timeout(Duration::from_secs(60))
         .build()
@@ -40,12 +41,12 @@ pub async fn build_bot(config: &Config, store: Store) -> anyhow::Result<BotRunne
         Telegram::new(token, &config.telegram_api_url).context("building the Telegram client")?;
     let context = BotContext {
         store,
+        catalogue: Arc::new(catalogue),
         templates: Arc::new(templates),
         telegram,
         admin_ids: config.admin_ids.clone(),
         free_credits: config.free_credits,
         max_photo_bytes: config.max_photo_mb * 1024 * 1024,
-        unit_price: CREDITS_PER_VIDEO,
         bot_username: me.username.clone().unwrap_or_default(),
     };
     tracing::info!(bot = %context.bot_username, "bot ready");
@@ -66,7 +67,11 @@ pub async fn run_all(config: &Config, store: Store) -> anyhow::Result<()> {
     let worker = build_worker(config, store.clone()).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let router = crate::http::router(store, worker.wakeups());
+    let callback_auth = config
+        .kie_webhook_hmac_key
+        .clone()
+        .map(crate::http::callback_auth::CallbackAuth::new);
+    let router = crate::http::router(store, worker.wakeups(), callback_auth);
     let http = tokio::spawn(crate::http::serve(
         config.http_addr,
         router,

@@ -13,8 +13,8 @@ use teloxide::Bot;
 use tokio_util::sync::CancellationToken;
 
 use crate::bot::{BotContext, BotRunner};
+use crate::catalogue::Catalogue;
 use crate::config::{DatabaseUrl, KieKey};
-use crate::domain::pricing::CREDITS_PER_VIDEO;
 use crate::domain::UserId;
 use crate::kie::{KeyPool, KieClient};
 use crate::store::{Store, StoreOptions};
@@ -22,10 +22,8 @@ use crate::telegram::Telegram;
 use crate::templates::Templates;
 use crate::worker::{PollSchedule, Worker, WorkerSettings};
 
-/// A small but real JPEG header: the bot and the worker check the bytes, not a name.
-const PHOTO: &[u8] = &[
-    0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0,
-];
+/// The seller's photo: landscape, as phone photos of products often are.
+const PHOTO_SIZE: (u32, u32) = (1200, 800);
 const FREE_CREDITS: i64 = 5;
 
 pub async fn run() -> anyhow::Result<()> {
@@ -48,7 +46,7 @@ pub async fn run() -> anyhow::Result<()> {
 
     println!("neurocards demo: the bot and the worker against local emulators of Telegram ({}) and KIE ({}),", telegram.base_url(), kie.base_url());
     println!(
-        "SQLite in {}. New users get {FREE_CREDITS} free credits; 1 video = 1 credit.",
+        "SQLite in {}. New users get {FREE_CREDITS} free credits; a 5 s video costs 1 credit, a 10 s one 2.",
         dir.path().display()
     );
     println!(
@@ -60,16 +58,25 @@ pub async fn run() -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let worker = demo_worker(&store, &kie, &token, &api).await?;
     let working = tokio::spawn(Arc::clone(&worker).run(stop.clone()));
+    // As an operator would: offer the 10 s Kling option too, so the user gets a choice.
+    let catalogue = Catalogue::parse(
+        &crate::catalogue::BUILT_IN.replacen(
+            "price = 2\noffered = false\ninput = { duration = \"10\"",
+            "price = 2\ninput = { duration = \"10\"",
+            1,
+        ),
+        "(built in, with Kling 10 s offered)",
+    )?;
     let bot = BotRunner::new(
         Bot::new(telegram.token()).set_api_url(api.clone()),
         BotContext {
             store: store.clone(),
-            templates: Arc::new(Templates::built_in()?),
+            templates: Arc::new(Templates::built_in(&catalogue)?),
+            catalogue: Arc::new(catalogue),
             telegram: Telegram::new(&token, &api)?,
             admin_ids: Vec::new(),
             free_credits: FREE_CREDITS,
             max_photo_bytes: 10 * 1024 * 1024,
-            unit_price: CREDITS_PER_VIDEO,
             bot_username: "neurocards_test_bot".to_owned(),
         },
     )
@@ -101,10 +108,29 @@ pub async fn run() -> anyhow::Result<()> {
         bail!("invariants broken: {breaches:?}");
     }
     println!("Invariants: all hold (balances match the ledger, one refund per failed video).");
+    let tasks = kie.tasks();
+    let model = tasks
+        .first()
+        .map_or_else(|| "no model".to_owned(), |task| task.model.clone());
     println!(
-        "Requests to KIE: {} createTask, none carrying the bot token.",
+        "Requests to KIE: {} createTask on {model}, none carrying the bot token.",
         kie.create_task_calls()
     );
+    if let Some(url) = tasks
+        .first()
+        .and_then(|task| task.input["image_urls"][0].as_str())
+    {
+        let uploaded = reqwest::get(url).await?.bytes().await?;
+        let (width, height) = image::load_from_memory(&uploaded)
+            .map(|image| (image.width(), image.height()))
+            .context("the photo KIE received does not decode")?;
+        println!(
+            "The photo KIE received: {width}×{height} JPEG, fitted from the {}×{} original \
+             (the whole product on a blurred backdrop), since Kling 2.6 takes the video's shape \
+             from the photo.",
+            PHOTO_SIZE.0, PHOTO_SIZE.1
+        );
+    }
     if kie
         .requests()
         .iter()
@@ -128,7 +154,10 @@ async fn script(
     chat.expect_bot(1).await?;
 
     chat.user_says("[sends a photo of a ceramic mug]");
-    telegram.send_photo(user, PHOTO.to_vec());
+    telegram.send_photo(
+        user,
+        crate::sample_photo::product_jpeg(PHOTO_SIZE.0, PHOTO_SIZE.1),
+    );
     let templates = chat.expect_bot(1).await?;
 
     let showcase = templates
@@ -137,6 +166,14 @@ async fn script(
         .context("no template buttons")?;
     chat.user_presses(&showcase.0);
     telegram.press_button(user, templates[templates.len() - 1].message_id, &showcase.1);
+    let choices = chat.expect_bot(1).await?;
+
+    let five_seconds = choices
+        .last()
+        .and_then(|message| button(message, 0))
+        .context("no model buttons")?;
+    chat.user_presses(&five_seconds.0);
+    telegram.press_button(user, choices[choices.len() - 1].message_id, &five_seconds.1);
     let counts = chat.expect_bot(1).await?;
 
     let three = counts

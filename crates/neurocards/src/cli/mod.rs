@@ -71,6 +71,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker => worker::run(&config, store.clone())
             .await
             .map(|()| ExitCode::SUCCESS),
+        Command::Admin(admin::AdminCommand::Models { action }) => {
+            let catalogue = crate::catalogue::Catalogue::load(config.models_file.as_deref())?;
+            admin::models(&store, &catalogue, action).await
+        }
         Command::Admin(command) => admin::run(&store, command).await,
     };
     store.close().await;

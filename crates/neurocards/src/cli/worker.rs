@@ -18,10 +18,11 @@ pub async fn build_worker(config: &Config, store: Store) -> anyhow::Result<Arc<W
     let pool = KeyPool::start(keys, config.kie.status_per_second, store.clone())
         .await
         .context("registering the KIE keys")?;
-    let kie = KieClient::new(
+    let kie = KieClient::with_user_agent(
         config.kie_api_url.clone(),
         config.kie_upload_url.clone(),
         config.kie.request_timeout,
+        &config.kie_user_agent,
     )
     .context("building the KIE client")?;
     let telegram =

@@ -33,6 +33,12 @@ pub enum Callback {
     OwnPrompt {
         nonce: String,
     },
+    /// A model and one of its options, on the choice screen.
+    Choice {
+        nonce: String,
+        model: String,
+        option: String,
+    },
     Count {
         nonce: String,
         count: i64,
@@ -50,6 +56,11 @@ impl Callback {
             Callback::MakeMore(order) => format!("more:{order}"),
             Callback::Template { nonce, id } => format!("t:{nonce}:{id}"),
             Callback::OwnPrompt { nonce } => format!("o:{nonce}"),
+            Callback::Choice {
+                nonce,
+                model,
+                option,
+            } => format!("ch:{nonce}:{model}:{option}"),
             Callback::Count { nonce, count } => format!("c:{nonce}:{count}"),
         }
     }
@@ -73,6 +84,15 @@ impl Callback {
             ["o", nonce] if is_nonce(nonce) => Some(Callback::OwnPrompt {
                 nonce: (*nonce).to_owned(),
             }),
+            ["ch", nonce, model, option]
+                if is_nonce(nonce) && is_catalogue_id(model, 24) && is_catalogue_id(option, 12) =>
+            {
+                Some(Callback::Choice {
+                    nonce: (*nonce).to_owned(),
+                    model: (*model).to_owned(),
+                    option: (*option).to_owned(),
+                })
+            }
             ["c", nonce, count] if is_nonce(nonce) => {
                 let count = canonical_id(count).filter(|count| COUNTS.contains(count))?;
                 Some(Callback::Count {
@@ -111,6 +131,14 @@ fn is_template_id(text: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// The catalogue's model and option ids: like template ids, and dots (`kling-2.6`).
+fn is_catalogue_id(text: &str, max: usize) -> bool {
+    (1..=max).contains(&text.len())
+        && text.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'.'
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +159,11 @@ mod tests {
             },
             Callback::OwnPrompt {
                 nonce: nonce.clone(),
+            },
+            Callback::Choice {
+                nonce: nonce.clone(),
+                model: "m".repeat(24),
+                option: "o".repeat(12),
             },
             Callback::Count { nonce, count: 5 },
         ];
@@ -162,6 +195,10 @@ mod tests {
             "t:0123abcd:",
             "o:0123abcd:extra",
             "c:0123abcd:1:1",
+            "ch:0123abcd:kling-2.6",
+            "ch:0123abcd:Kling:5s",
+            "ch:0123abcd:kling-2.6:5s:x",
+            "ch:0123abcd::5s",
         ] {
             assert_eq!(Callback::decode(data), None, "{data:?}");
         }

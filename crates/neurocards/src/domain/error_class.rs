@@ -1,4 +1,5 @@
-//! The five classes every failure from KIE is sorted into (DESIGN.md section 4).
+//! The classes every failure from KIE is sorted into: the five of the job lifecycle, and a
+//! retired model.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,15 +16,19 @@ pub enum ErrorClass {
     Temporary,
     /// Anything else, including a generation that never finished.
     Unknown,
+    /// KIE has retired or switched off the model ("temporarily paused", "page does not
+    /// exist"): no key or retry helps; the model leaves the offer and operators are told.
+    ModelUnavailable,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 5] = [
+    pub const ALL: [ErrorClass; 6] = [
         ErrorClass::UserViolation,
         ErrorClass::Billing,
         ErrorClass::RateLimit,
         ErrorClass::Temporary,
         ErrorClass::Unknown,
+        ErrorClass::ModelUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +38,7 @@ impl ErrorClass {
             ErrorClass::RateLimit => "RATE_LIMIT",
             ErrorClass::Temporary => "TEMPORARY",
             ErrorClass::Unknown => "UNKNOWN",
+            ErrorClass::ModelUnavailable => "MODEL_UNAVAILABLE",
         }
     }
 }

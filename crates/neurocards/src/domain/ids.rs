@@ -8,6 +8,12 @@ macro_rules! id_type {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub i64);
 
+        impl From<i64> for $name {
+            fn from(id: i64) -> Self {
+                $name(id)
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.0.fmt(f)
@@ -19,6 +25,10 @@ macro_rules! id_type {
 id_type!(
     /// A Telegram user id; it is also the user's primary key.
     UserId
+);
+id_type!(
+    /// A Telegram chat; for this bot, the user's private chat with it.
+    ChatId
 );
 id_type!(OrderId);
 id_type!(JobId);

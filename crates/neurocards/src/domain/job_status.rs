@@ -85,6 +85,14 @@ impl FromStr for JobStatus {
     }
 }
 
+impl TryFrom<String> for JobStatus {
+    type Error = UnknownJobStatus;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::JobStatus::{self, *};

@@ -6,11 +6,13 @@ pub mod generation;
 pub mod ids;
 pub mod image;
 pub mod job_status;
+pub mod lang;
 pub mod ledger;
 pub mod pricing;
 pub mod retry;
 
 pub use error_class::ErrorClass;
-pub use ids::{JobId, OrderId, UserId};
+pub use ids::{ChatId, JobId, OrderId, UserId};
 pub use job_status::JobStatus;
+pub use lang::Lang;
 pub use ledger::LedgerKind;

@@ -25,6 +25,8 @@ pub struct Verdict {
     pub model_unavailable: bool,
     /// Worth exactly one more try (a fetch of our image that failed), then give up.
     pub retry_once: bool,
+    /// What the operator must change, when the failure is theirs to fix.
+    pub operator_hint: Option<&'static str>,
 }
 
 impl Verdict {
@@ -36,6 +38,7 @@ impl Verdict {
             key: KeyVerdict::Keep,
             model_unavailable: false,
             retry_once: false,
+            operator_hint: None,
         }
     }
 
@@ -85,7 +88,9 @@ pub fn decide(
         delay: backoff(policy.base_delay, failed_before, jitter),
     };
     match verdict.class {
-        ErrorClass::UserViolation | ErrorClass::Unknown => Decision::Refund,
+        ErrorClass::UserViolation | ErrorClass::Unknown | ErrorClass::ModelUnavailable => {
+            Decision::Refund
+        }
         ErrorClass::Billing if verdict.model_unavailable || !another_key_available => {
             Decision::Refund
         }
@@ -173,7 +178,7 @@ mod tests {
         assert_eq!(decide(&POLICY, &billing, 0, false, 0.5), Decision::Refund);
         let model_gone = Verdict {
             model_unavailable: true,
-            ..verdict(ErrorClass::Billing)
+            ..verdict(ErrorClass::ModelUnavailable)
         };
         assert_eq!(decide(&POLICY, &model_gone, 0, true, 0.5), Decision::Refund);
     }

@@ -66,7 +66,20 @@ const BAD_KEY_TEXTS: &[&str] = &[
     "invalid api key",
     "authentication failed",
 ];
-const MODEL_GONE_TEXTS: &[&str] = &["does not exist or is not published", "feature disabled"];
+const MODEL_GONE_TEXTS: &[&str] = &[
+    "does not exist or is not published",
+    "feature disabled",
+    "temporarily paused",
+    "model not available",
+    "model is not available",
+    "model not found",
+    "model does not exist",
+];
+/// The CDN in front of KIE refuses some HTTP clients by their User-Agent with a bare 403
+/// "error code: 1010". It looks like a bad key but is not; only the operator can fix it.
+const CLIENT_REFUSED_TEXT: &str = "error code: 1010";
+pub const CLIENT_REFUSED_HINT: &str = "KIE's CDN refused this client (HTTP 403, error code 1010): \
+     set KIE_USER_AGENT to another value (for example a browser's User-Agent) and restart";
 const RATE_TEXTS: &[&str] = &["rate limit", "too many requests"];
 const TEMPORARY_TEXTS: &[&str] = &[
     "heavy load",
@@ -112,14 +125,19 @@ pub fn classify(observed: &Observed<'_>) -> Verdict {
     let has = |code: i64| codes.contains(&code);
 
     // The text decides first: the same message has come with different codes.
-    let verdict = if says(VIOLATION_TEXTS) {
+    let verdict = if observed.http_status == Some(403) && text.contains(CLIENT_REFUSED_TEXT) {
+        Verdict {
+            operator_hint: Some(CLIENT_REFUSED_HINT),
+            ..Verdict::of(ErrorClass::Billing).key(KeyVerdict::Disable)
+        }
+    } else if says(VIOLATION_TEXTS) {
         Verdict::of(ErrorClass::UserViolation)
     } else if says(NO_CREDIT_TEXTS) || says(BAD_KEY_TEXTS) {
         Verdict::of(ErrorClass::Billing).key(KeyVerdict::Disable)
     } else if says(MODEL_GONE_TEXTS) || has(505) {
         Verdict {
             model_unavailable: true,
-            ..Verdict::of(ErrorClass::Billing)
+            ..Verdict::of(ErrorClass::ModelUnavailable)
         }
     } else if says(RATE_TEXTS) {
         Verdict::of(ErrorClass::RateLimit).key(KeyVerdict::CoolDown)
@@ -147,8 +165,9 @@ pub fn classify(observed: &Observed<'_>) -> Verdict {
     };
 
     // Only an answer that says nothing was created makes a failed create safe to repeat.
-    let said_not_created =
-        observed.body_is_json || matches!(observed.http_status, Some(401 | 402 | 429 | 455));
+    let said_not_created = observed.body_is_json
+        || matches!(observed.http_status, Some(401 | 402 | 429 | 455))
+        || verdict.operator_hint.is_some();
     Verdict {
         task_may_exist: create && !said_not_created,
         ..verdict
@@ -202,7 +221,8 @@ mod tests {
             (None, "The request timed out", Temporary),
             (None, "Upstream timeout", Temporary),
             (None, "Busy, please try again later", Temporary),
-            (Some("422"), "The page does not exist or is not published", Billing),
+            (Some("422"), "The page does not exist or is not published", ModelUnavailable),
+            (Some("500"), "This interface is temporarily paused", ModelUnavailable),
             (None, "Failed to fetch the image. Kindly verify any access limits set by you or your service provider.", Temporary),
             (Some("999"), "Something unexpected happened", Unknown),
         ];
@@ -305,16 +325,33 @@ mod tests {
     }
 
     #[test]
-    fn the_cdn_refusal_is_transient_not_an_auth_failure() {
+    fn the_cdn_refusal_is_an_access_problem_that_says_what_to_change() {
         let cdn = classify(&Observed {
-            stage: Some(Stage::Status),
+            stage: Some(Stage::Create),
             http_status: Some(403),
             body_is_json: false,
             message: Some("error code: 1010"),
             ..Observed::default()
         });
-        assert_eq!(cdn.class, ErrorClass::Temporary);
-        assert_eq!(cdn.key, KeyVerdict::Keep);
+        assert_eq!(cdn.class, ErrorClass::Billing);
+        assert_eq!(cdn.key, KeyVerdict::Disable);
+        assert!(
+            !cdn.task_may_exist,
+            "the CDN stopped the request before KIE"
+        );
+        assert!(cdn
+            .operator_hint
+            .is_some_and(|hint| hint.contains("KIE_USER_AGENT")));
+    }
+
+    #[test]
+    fn a_paused_model_is_its_own_class_whatever_the_code() {
+        for (status, code) in [(200, Some(500)), (500, Some(500)), (200, Some(422))] {
+            let paused = create_answer(status, code, "This interface is temporarily paused");
+            assert_eq!(paused.class, ErrorClass::ModelUnavailable);
+            assert!(paused.model_unavailable);
+            assert!(!paused.task_may_exist);
+        }
     }
 
     #[test]

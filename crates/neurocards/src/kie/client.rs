@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use reqwest::{RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
+use serde_json::json;
 use url::Url;
 
 use super::classify::{classify, Observed, Stage, Transport};
 use super::wire::{self, Envelope, TaskState};
+use crate::domain::generation::{CreateRequest, KieApi};
 use crate::domain::retry::Verdict;
 
+/// Sent unless `KIE_USER_AGENT` says otherwise: KIE's CDN refuses some clients that send
+/// none (HTTP 403 "error code: 1010").
 pub const USER_AGENT: &str = concat!("neurocards/", env!("CARGO_PKG_VERSION"));
 
 /// Folder of our uploads on KIE's file host.
@@ -95,8 +98,17 @@ pub struct KieClient {
 
 impl KieClient {
     pub fn new(api_url: Url, upload_url: Url, request_timeout: Duration) -> reqwest::Result<Self> {
+        KieClient::with_user_agent(api_url, upload_url, request_timeout, USER_AGENT)
+    }
+
+    pub fn with_user_agent(
+        api_url: Url,
+        upload_url: Url,
+        request_timeout: Duration,
+        user_agent: &str,
+    ) -> reqwest::Result<Self> {
         let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+            .user_agent(user_agent)
             .connect_timeout(Duration::from_secs(10))
             .timeout(request_timeout)
             .build()?;
@@ -132,17 +144,21 @@ impl KieClient {
         wire::uploaded_url(&answer.data).ok_or_else(|| malformed(Stage::Upload, "no downloadUrl"))
     }
 
-    /// Creates a generation task and returns its id.
+    /// Creates a generation task through the model's API and returns its id.
     pub async fn create_task(
         &self,
         key: &SecretString,
-        body: &Value,
+        create: &CreateRequest,
     ) -> Result<String, KieFailure> {
+        let path = match create.api {
+            KieApi::Market => "api/v1/jobs/createTask",
+            KieApi::Veo => "api/v1/veo/generate",
+        };
         let request = self
             .http
-            .post(join(&self.api_url, "api/v1/jobs/createTask"))
+            .post(join(&self.api_url, path))
             .bearer_auth(key.expose_secret())
-            .json(body);
+            .json(&create.body);
         let answer = self.call(Stage::Create, request).await?;
         wire::task_id(&answer.data).ok_or_else(|| malformed(Stage::Create, "no taskId"))
     }
@@ -150,15 +166,24 @@ impl KieClient {
     pub async fn task_state(
         &self,
         key: &SecretString,
+        api: KieApi,
         task_id: &str,
     ) -> Result<TaskState, KieFailure> {
+        let path = match api {
+            KieApi::Market => "api/v1/jobs/recordInfo",
+            KieApi::Veo => "api/v1/veo/record-info",
+        };
         let request = self
             .http
-            .get(join(&self.api_url, "api/v1/jobs/recordInfo"))
+            .get(join(&self.api_url, path))
             .query(&[("taskId", task_id)])
             .bearer_auth(key.expose_secret());
         let answer = self.call(Stage::Status, request).await?;
-        wire::task_state(&answer.data).ok_or_else(|| malformed(Stage::Status, "no task record"))
+        let state = match api {
+            KieApi::Market => wire::task_state(&answer.data),
+            KieApi::Veo => wire::veo_task_state(&answer.data),
+        };
+        state.ok_or_else(|| malformed(Stage::Status, "no task record"))
     }
 
     /// The KIE account's remaining credits.

@@ -78,6 +78,37 @@ pub fn task_state(data: &Value) -> Option<TaskState> {
     })
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VeoRecordData {
+    success_flag: Option<Value>,
+    response: Option<Value>,
+    error_code: Option<Value>,
+    error_message: Option<Value>,
+}
+
+/// Reads `data` of Veo's record-info answer: `successFlag` 0 while generating, 1 done (the
+/// URLs in `response.resultUrls`), 2 or 3 failed (`errorCode`, `errorMessage`).
+pub fn veo_task_state(data: &Value) -> Option<TaskState> {
+    let record: VeoRecordData = serde_json::from_value(data.clone()).ok()?;
+    let flag = match record.success_flag {
+        Some(Value::Number(number)) => number.as_i64(),
+        Some(Value::String(text)) => text.trim().parse().ok(),
+        _ => None,
+    };
+    Some(match flag {
+        Some(1) => match first_result_url(record.response.as_ref()) {
+            Some(video_url) => TaskState::Succeeded { video_url },
+            None => TaskState::SucceededWithoutResult,
+        },
+        Some(2 | 3) => TaskState::Failed {
+            fail_code: text_of(record.error_code.as_ref()),
+            fail_msg: text_of(record.error_message.as_ref()),
+        },
+        other => TaskState::Running(format!("successFlag {}", other.unwrap_or(0))),
+    })
+}
+
 /// `resultJson` is JSON inside a string (sometimes an object, empty or null).
 fn first_result_url(result_json: Option<&Value>) -> Option<String> {
     let parsed: ResultJson = match result_json? {
@@ -121,6 +152,39 @@ pub fn uploaded_url(data: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn veo_records_are_read_by_their_success_flag() {
+        let running = serde_json::json!({"taskId": "t", "successFlag": 0, "response": null});
+        assert!(matches!(
+            veo_task_state(&running),
+            Some(TaskState::Running(_))
+        ));
+        let done = serde_json::json!({"taskId": "t", "successFlag": 1,
+            "response": {"taskId": "t", "resultUrls": ["https://r/v.mp4"]}});
+        assert_eq!(
+            veo_task_state(&done),
+            Some(TaskState::Succeeded {
+                video_url: "https://r/v.mp4".into()
+            })
+        );
+        let empty = serde_json::json!({"successFlag": 1, "response": {"resultUrls": []}});
+        assert_eq!(
+            veo_task_state(&empty),
+            Some(TaskState::SucceededWithoutResult)
+        );
+        let failed = serde_json::json!({"successFlag": 2, "errorCode": 400,
+            "errorMessage": "Your prompt was flagged by Website as violating content policies"});
+        assert_eq!(
+            veo_task_state(&failed),
+            Some(TaskState::Failed {
+                fail_code: Some("400".into()),
+                fail_msg: Some(
+                    "Your prompt was flagged by Website as violating content policies".into()
+                ),
+            })
+        );
+    }
 
     fn fixture(name: &str) -> Envelope {
         let body = match name {

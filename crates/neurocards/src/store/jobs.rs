@@ -8,13 +8,13 @@
 
 use std::time::Duration;
 
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::users::{apply_credit, ledger_entry_from_row, LedgerEntry, LedgerRefs};
 use super::{Engine, ResultExt, Store, StoreError};
 use crate::clock::{millis_of, Millis};
-use crate::domain::{ErrorClass, JobId, JobStatus, LedgerKind, OrderId, UserId};
+use crate::domain::generation::GenerationSpec;
+use crate::domain::{ChatId, ErrorClass, JobId, JobStatus, Lang, LedgerKind, OrderId, UserId};
 
 /// A worker's hold on one job. Only its holder knows the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub struct ClaimedJob {
     pub lease: Lease,
     pub order_id: OrderId,
     pub user_id: UserId,
-    pub chat_id: i64,
+    pub chat_id: ChatId,
     pub seq: i64,
     /// Videos in the order, for "video 2 of 3".
     pub video_count: i64,
@@ -44,8 +44,8 @@ pub struct ClaimedJob {
     pub photo_file_id: String,
     pub template_id: Option<String>,
     pub prompt: String,
-    pub generation: String,
-    pub language: String,
+    pub generation: GenerationSpec,
+    pub language: Lang,
 }
 
 /// What Telegram answered when the video was sent. `message_id` is `None` when the user
@@ -225,26 +225,28 @@ impl Store {
                     .context(CONTEXT)?;
             }
         }
-        let rows = sqlx::query(CLAIMED_JOBS)
+        let rows: Vec<ClaimedJobRow> = sqlx::query_as(CLAIMED_JOBS)
             .bind(token.as_str())
             .fetch_all(&mut *tx)
             .await
             .context(CONTEXT)?;
         tx.commit().await.context(CONTEXT)?;
-        rows.iter()
-            .map(|row| claimed_job_from_row(row, &token))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|row| row.into_claimed(&token))
+            .collect())
     }
 
     /// Records, before the createTask request leaves, that one may reach KIE: a job taken
     /// over in this state must not blindly submit again.
     pub async fn mark_submit_started(&self, lease: &Lease) -> Result<(), StoreError> {
         let update = sqlx::query(
-            "UPDATE jobs SET status = 'submitting', submit_started_at = $2, updated_at = $2
+            "UPDATE jobs SET status = $3, submit_started_at = $2, updated_at = $2
              WHERE id = $1",
         )
         .bind(lease.job_id.0)
-        .bind(self.now());
+        .bind(self.now())
+        .bind(JobStatus::Submitting.as_str());
         self.transition(
             lease,
             JobStatus::Submitting,
@@ -262,13 +264,14 @@ impl Store {
         key_id: &str,
     ) -> Result<(), StoreError> {
         let update = sqlx::query(
-            "UPDATE jobs SET status = 'generating', kie_task_id = $2, kie_key_id = $3, updated_at = $4
+            "UPDATE jobs SET status = $5, kie_task_id = $2, kie_key_id = $3, updated_at = $4
              WHERE id = $1",
         )
         .bind(lease.job_id.0)
         .bind(task_id.to_owned())
         .bind(key_id.to_owned())
-        .bind(self.now());
+        .bind(self.now())
+        .bind(JobStatus::Generating.as_str());
         self.transition(lease, JobStatus::Generating, "recording a KIE task", update)
             .await
     }
@@ -276,10 +279,10 @@ impl Store {
     /// Records that the video is about to be sent: from here on the job is never generated
     /// again, so a video cannot reach the user twice.
     pub async fn mark_delivering(&self, lease: &Lease) -> Result<(), StoreError> {
-        let update =
-            sqlx::query("UPDATE jobs SET status = 'delivering', updated_at = $2 WHERE id = $1")
-                .bind(lease.job_id.0)
-                .bind(self.now());
+        let update = sqlx::query("UPDATE jobs SET status = $3, updated_at = $2 WHERE id = $1")
+            .bind(lease.job_id.0)
+            .bind(self.now())
+            .bind(JobStatus::Delivering.as_str());
         self.transition(
             lease,
             JobStatus::Delivering,
@@ -296,14 +299,15 @@ impl Store {
         delivery: &Delivery,
     ) -> Result<(), StoreError> {
         let update = sqlx::query(
-            "UPDATE jobs SET status = 'delivered', tg_message_id = $2, tg_file_id = $3,
+            "UPDATE jobs SET status = $5, tg_message_id = $2, tg_file_id = $3,
                     locked_by = NULL, attempt_token = NULL, updated_at = $4, finished_at = $4
              WHERE id = $1",
         )
         .bind(lease.job_id.0)
         .bind(delivery.message_id)
         .bind(delivery.file_id.clone())
-        .bind(self.now());
+        .bind(self.now())
+        .bind(JobStatus::Delivered.as_str());
         self.transition(lease, JobStatus::Delivered, "recording a delivery", update)
             .await
     }
@@ -319,7 +323,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = self.now();
         let update = sqlx::query(
-            "UPDATE jobs SET status = 'queued', attempts = attempts + 1, run_at = $2,
+            "UPDATE jobs SET status = $6, attempts = attempts + 1, run_at = $2,
                     error_class = $3, error_message = $4, submit_started_at = NULL,
                     kie_task_id = NULL, kie_key_id = NULL,
                     locked_by = NULL, attempt_token = NULL, claimed_at = NULL, updated_at = $5
@@ -329,7 +333,8 @@ impl Store {
         .bind(now.saturating_add(millis_of(delay)))
         .bind(class.as_str())
         .bind(message.to_owned())
-        .bind(now);
+        .bind(now)
+        .bind(JobStatus::Queued.as_str());
         self.transition(lease, JobStatus::Queued, "scheduling a retry", update)
             .await
     }
@@ -348,7 +353,7 @@ impl Store {
             .await?;
         let now = self.now();
         sqlx::query(
-            "UPDATE jobs SET status = 'failed', error_class = $2, error_message = $3,
+            "UPDATE jobs SET status = $5, error_class = $2, error_message = $3,
                     locked_by = NULL, attempt_token = NULL, updated_at = $4, finished_at = $4
              WHERE id = $1",
         )
@@ -356,6 +361,7 @@ impl Store {
         .bind(class.as_str())
         .bind(message)
         .bind(now)
+        .bind(JobStatus::Failed.as_str())
         .execute(&mut *tx)
         .await
         .context(CONTEXT)?;
@@ -542,30 +548,56 @@ struct LockedJob {
     unit_price: i64,
 }
 
-fn claimed_job_from_row(row: &AnyRow, token: &str) -> Result<ClaimedJob, StoreError> {
-    const CONTEXT: &str = "reading a claimed job";
-    Ok(ClaimedJob {
-        lease: Lease {
-            job_id: JobId(row.try_get("id").context(CONTEXT)?),
-            token: token.to_owned(),
-        },
-        order_id: OrderId(row.try_get("order_id").context(CONTEXT)?),
-        user_id: UserId(row.try_get("user_id").context(CONTEXT)?),
-        chat_id: row.try_get("chat_id").context(CONTEXT)?,
-        seq: row.try_get("seq").context(CONTEXT)?,
-        video_count: row.try_get("video_count").context(CONTEXT)?,
-        status: row
-            .try_get::<String, _>("status")
-            .context(CONTEXT)?
-            .parse()?,
-        attempts: row.try_get("attempts").context(CONTEXT)?,
-        submit_started_at: row.try_get("submit_started_at").context(CONTEXT)?,
-        kie_task_id: row.try_get("kie_task_id").context(CONTEXT)?,
-        kie_key_id: row.try_get("kie_key_id").context(CONTEXT)?,
-        photo_file_id: row.try_get("photo_file_id").context(CONTEXT)?,
-        template_id: row.try_get("template_id").context(CONTEXT)?,
-        prompt: row.try_get("prompt").context(CONTEXT)?,
-        generation: row.try_get("generation").context(CONTEXT)?,
-        language: row.try_get("language").context(CONTEXT)?,
-    })
+/// A claimed job's row; the lease token is the claimer's, not a column read back.
+#[derive(sqlx::FromRow)]
+struct ClaimedJobRow {
+    #[sqlx(try_from = "i64")]
+    id: JobId,
+    #[sqlx(try_from = "i64")]
+    order_id: OrderId,
+    #[sqlx(try_from = "i64")]
+    user_id: UserId,
+    #[sqlx(try_from = "i64")]
+    chat_id: ChatId,
+    seq: i64,
+    video_count: i64,
+    #[sqlx(try_from = "String")]
+    status: JobStatus,
+    attempts: i64,
+    submit_started_at: Option<i64>,
+    kie_task_id: Option<String>,
+    kie_key_id: Option<String>,
+    photo_file_id: String,
+    template_id: Option<String>,
+    prompt: String,
+    #[sqlx(try_from = "String")]
+    generation: GenerationSpec,
+    #[sqlx(try_from = "String")]
+    language: Lang,
+}
+
+impl ClaimedJobRow {
+    fn into_claimed(self, token: &str) -> ClaimedJob {
+        ClaimedJob {
+            lease: Lease {
+                job_id: self.id,
+                token: token.to_owned(),
+            },
+            order_id: self.order_id,
+            user_id: self.user_id,
+            chat_id: self.chat_id,
+            seq: self.seq,
+            video_count: self.video_count,
+            status: self.status,
+            attempts: self.attempts,
+            submit_started_at: self.submit_started_at,
+            kie_task_id: self.kie_task_id,
+            kie_key_id: self.kie_key_id,
+            photo_file_id: self.photo_file_id,
+            template_id: self.template_id,
+            prompt: self.prompt,
+            generation: self.generation,
+            language: self.language,
+        }
+    }
 }

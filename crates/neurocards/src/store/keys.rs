@@ -67,6 +67,18 @@ impl KeyHealth {
     }
 }
 
+/// What [`Store::take_create_slot`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateSlot {
+    /// Create now; settle the slot with this id once KIE has answered.
+    Taken(i64),
+    Wait(Duration),
+}
+
+/// The longest a create request may be in flight (the KIE client's timeout is shorter).
+const IN_FLIGHT_AT_MOST: Duration = Duration::from_secs(120);
+const IN_FLIGHT_RECHECK_MS: i64 = 100;
+
 impl Store {
     pub async fn save_key_health(&self, health: &KeyHealth) -> Result<(), StoreError> {
         let updated_at = if health.updated_at == 0 {
@@ -130,17 +142,18 @@ impl Store {
     }
 
     /// Takes one createTask slot of `account`: at most `limit` per sliding `window` across
-    /// every worker process. Returns `None` when the slot is taken (the caller may create
-    /// now) or how long to wait before asking again.
+    /// every worker process. Returns the slot (the caller may create now, and calls
+    /// [`Store::settle_create_slot`] once KIE has answered) or how long to wait before asking
+    /// again.
     pub async fn take_create_slot(
         &self,
         account: &str,
         limit: u32,
         window: Duration,
-    ) -> Result<Option<Duration>, StoreError> {
+    ) -> Result<CreateSlot, StoreError> {
         const CONTEXT: &str = "taking a create slot";
-        // A margin on the window: requests reach KIE a little after their slot was taken,
-        // and jitter in between must not let KIE count one too many in its own window.
+        // A margin on the window: jitter between KIE's clock and ours must not let KIE count
+        // one too many in its own window.
         let window = window + (window / 10).max(Duration::from_millis(250));
         let mut tx = self.begin_write(CONTEXT).await?;
         // One row per account serialises the slot takers of that account on PostgreSQL;
@@ -161,37 +174,61 @@ impl Store {
         // must not make the window look emptier than it is.
         let now = self.now();
         let since = now.saturating_sub(millis_of(window));
-        sqlx::query("DELETE FROM kie_creates WHERE account = $1 AND at <= $2")
-            .bind(account)
-            .bind(since)
-            .execute(&mut *tx)
-            .await
-            .context(CONTEXT)?;
-        let recent: Vec<i64> =
-            sqlx::query_scalar("SELECT at FROM kie_creates WHERE account = $1 ORDER BY at")
+        // A slot whose request never got an answer (its process died) stops counting after
+        // the longest a request can take.
+        let abandoned = now.saturating_sub(millis_of(window + IN_FLIGHT_AT_MOST));
+        sqlx::query(
+            "DELETE FROM kie_creates
+             WHERE account = $1 AND ((in_flight = 0 AND at <= $2) OR at <= $3)",
+        )
+        .bind(account)
+        .bind(since)
+        .bind(abandoned)
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        let recent: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT at, in_flight FROM kie_creates WHERE account = $1 ORDER BY at")
                 .bind(account)
                 .fetch_all(&mut *tx)
                 .await
                 .context(CONTEXT)?;
         if recent.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
             tx.rollback().await.context(CONTEXT)?;
-            // The oldest slot in the window frees first.
-            let oldest = recent.first().copied().unwrap_or(now);
-            let wait = oldest
-                .saturating_add(millis_of(window))
-                .saturating_sub(now)
+            // The oldest answered slot frees first; while every slot waits for KIE's answer,
+            // ask again shortly.
+            let wait = recent
+                .iter()
+                .filter(|(_, in_flight)| *in_flight == 0)
+                .map(|(at, _)| at.saturating_add(millis_of(window)).saturating_sub(now))
+                .min()
+                .unwrap_or(IN_FLIGHT_RECHECK_MS)
                 .max(1);
-            return Ok(Some(Duration::from_millis(
+            return Ok(CreateSlot::Wait(Duration::from_millis(
                 u64::try_from(wait).unwrap_or(1),
             )));
         }
-        sqlx::query("INSERT INTO kie_creates (account, at) VALUES ($1, $2)")
-            .bind(account)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .context(CONTEXT)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO kie_creates (account, at, in_flight) VALUES ($1, $2, 1) RETURNING id",
+        )
+        .bind(account)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .context(CONTEXT)?;
         tx.commit().await.context(CONTEXT)?;
-        Ok(None)
+        Ok(CreateSlot::Taken(id))
+    }
+
+    /// KIE has answered the request of slot `id` (whatever it said): the request arrived
+    /// before now, so the slot counts from now on.
+    pub async fn settle_create_slot(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE kie_creates SET at = $2, in_flight = 0 WHERE id = $1")
+            .bind(id)
+            .bind(self.now())
+            .execute(&self.pool)
+            .await
+            .context("settling a create slot")?;
+        Ok(())
     }
 }

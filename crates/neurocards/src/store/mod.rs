@@ -10,6 +10,7 @@ mod dialogs;
 mod error;
 mod jobs;
 mod keys;
+mod models;
 mod orders;
 mod stats;
 mod users;
@@ -27,7 +28,8 @@ use crate::config::DatabaseUrl;
 
 pub use error::StoreError;
 pub use jobs::{ClaimedJob, Delivery, JobDetails, Lease, Refund};
-pub use keys::{KeyHealth, KeyState};
+pub use keys::{CreateSlot, KeyHealth, KeyState};
+pub use models::ModelState;
 pub use orders::{NewOrder, OrderSummary, PlacedOrder};
 pub use stats::{Breach, QueueStats, WorkerStats};
 pub use users::{LedgerEntry, User};

@@ -4,24 +4,26 @@ use sqlx::Row;
 
 use super::users::{apply_credit, LedgerRefs};
 use super::{ResultExt, Store, StoreError};
+use crate::domain::generation::GenerationSpec;
 use crate::domain::pricing::order_cost;
-use crate::domain::{ErrorClass, JobId, JobStatus, LedgerKind, OrderId, UserId};
+use crate::domain::{ChatId, ErrorClass, JobId, JobStatus, Lang, LedgerKind, OrderId, UserId};
 
 /// What the bot asks for when the user picks a count.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
     pub user_id: UserId,
-    pub chat_id: i64,
-    /// The same key twice places one order (the bot passes the callback query id).
+    pub chat_id: ChatId,
+    /// The same key twice places one order (the bot derives it from the count step).
     pub idempotency_key: Option<String>,
     pub video_count: i64,
+    /// Credits per video: the price of the chosen option, which each failed video refunds.
     pub unit_price: i64,
     pub photo_file_id: String,
     pub template_id: Option<String>,
     pub prompt: String,
-    /// The model and its input fields as JSON, frozen for the order's lifetime.
-    pub generation: String,
-    pub language: String,
+    /// The model, option and input fields, frozen for the order's lifetime.
+    pub generation: GenerationSpec,
+    pub language: Lang,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +41,8 @@ pub struct PlacedOrder {
 pub struct OrderSummary {
     pub order_id: OrderId,
     pub user_id: UserId,
-    pub chat_id: i64,
-    pub language: String,
+    pub chat_id: ChatId,
+    pub language: Lang,
     pub video_count: i64,
     pub delivered: i64,
     pub failed: i64,
@@ -56,28 +58,33 @@ impl Store {
     pub async fn place_order(&self, order: &NewOrder) -> Result<PlacedOrder, StoreError> {
         const CONTEXT: &str = "placing an order";
         let cost = order_cost(order.video_count, order.unit_price)?;
+        let generation = serde_json::to_string(&order.generation)
+            .map_err(|err| StoreError::Corrupt(format!("an order's settings: {err}")))?;
         let now = self.now();
         let mut tx = self.begin_write(CONTEXT).await?;
         // The order row goes first: a racing twin blocks on the unique key here, before
         // touching the balance, and then finds the winner's order.
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO orders (user_id, chat_id, idempotency_key, video_count, unit_price,
-                                 photo_file_id, template_id, prompt, generation, language, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                 photo_file_id, template_id, prompt, generation, language, created_at,
+                                 model, model_option)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (idempotency_key) DO NOTHING
              RETURNING id",
         )
         .bind(order.user_id.0)
-        .bind(order.chat_id)
+        .bind(order.chat_id.0)
         .bind(order.idempotency_key.as_deref())
         .bind(order.video_count)
         .bind(order.unit_price)
         .bind(order.photo_file_id.as_str())
         .bind(order.template_id.as_deref())
         .bind(order.prompt.as_str())
-        .bind(order.generation.as_str())
-        .bind(order.language.as_str())
+        .bind(generation)
+        .bind(order.language.code())
         .bind(now)
+        .bind(order.generation.model.as_str())
+        .bind(order.generation.option.as_str())
         .fetch_optional(&mut *tx)
         .await
         .map_err(|source| match source.as_database_error() {
@@ -110,12 +117,13 @@ impl Store {
         for seq in 1..=order.video_count {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO jobs (order_id, user_id, seq, status, run_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, 'queued', $4, $4, $4)
+                 VALUES ($1, $2, $3, $4, $5, $5, $5)
                  RETURNING id",
             )
             .bind(order_id.0)
             .bind(order.user_id.0)
             .bind(seq)
+            .bind(JobStatus::Queued.as_str())
             .bind(now)
             .fetch_one(&mut *tx)
             .await
@@ -303,8 +311,8 @@ impl Store {
         let mut summary = OrderSummary {
             order_id: order,
             user_id: UserId(head.try_get("user_id").context(CONTEXT)?),
-            chat_id: head.try_get("chat_id").context(CONTEXT)?,
-            language: head.try_get("language").context(CONTEXT)?,
+            chat_id: ChatId(head.try_get("chat_id").context(CONTEXT)?),
+            language: Lang::from_code(&head.try_get::<String, _>("language").context(CONTEXT)?),
             video_count: head.try_get("video_count").context(CONTEXT)?,
             delivered: 0,
             failed: 0,

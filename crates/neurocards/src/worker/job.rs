@@ -9,14 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::{jitter, Worker};
 use crate::clock::millis_of;
-use crate::domain::generation::GenerationSpec;
 use crate::domain::image::ImageKind;
 use crate::domain::retry::{decide, Decision, KeyVerdict, Verdict};
 use crate::domain::{ErrorClass, JobStatus};
 use crate::kie::classify::{classify, Observed, Stage};
 use crate::kie::wire::TaskState;
 use crate::kie::{KeyHandle, KieFailure};
-use crate::store::{ClaimedJob, Delivery, StoreError};
+use crate::photo::{fit_to_aspect, Aspect, FittedPhoto};
+use crate::store::{ClaimedJob, CreateSlot, Delivery, StoreError};
 use crate::telegram::{TelegramError, MAX_UPLOAD_BYTES};
 use crate::texts::{self, Lang};
 
@@ -108,16 +108,8 @@ impl Worker {
     }
 
     async fn submit(&self, job: &ClaimedJob, stop: &CancellationToken) -> Result<End, Abort> {
-        let spec = match GenerationSpec::parse(&job.generation) {
-            Ok(spec) => spec,
-            Err(err) => {
-                let detail = format!("the order's generation settings do not parse: {err}");
-                return self
-                    .fail(job, Failure::of(ErrorClass::Unknown, detail))
-                    .await;
-            }
-        };
-        let (photo, kind) = match self.fetch_photo(job).await {
+        let spec = &job.generation;
+        let photo = match self.fitted_photo(job).await {
             Ok(photo) => photo,
             Err(PhotoProblem::Unusable(detail)) => {
                 let failure = Failure {
@@ -154,28 +146,48 @@ impl Worker {
             }
         };
 
-        let file_name = format!("{}.{}", uuid::Uuid::new_v4().simple(), kind.extension());
+        // A random name: the upload host overwrites files of the same name, and takes the
+        // content type from the extension.
+        let file_name = format!(
+            "{}.{}",
+            uuid::Uuid::new_v4().simple(),
+            FittedPhoto::EXTENSION
+        );
         let image_url = match self
             .kie
-            .upload(&key.secret, photo, &file_name, kind.mime_type())
+            .upload(
+                &key.secret,
+                photo.bytes.clone(),
+                &file_name,
+                FittedPhoto::MIME_TYPE,
+            )
             .await
         {
             Ok(url) => url,
             Err(failure) => return self.kie_failed(job, &key, failure).await,
         };
 
-        if !self.wait_for_create_slot(&key, stop).await? {
+        let Some(slot) = self.wait_for_create_slot(&key, stop).await? else {
             self.store.release_job(&job.lease).await?;
             return Ok(End::Released);
+        };
+        if let Err(err) = self.store.mark_submit_started(&job.lease).await {
+            // Nothing was sent: the slot is free again once settled.
+            let _ = self.store.settle_create_slot(slot).await;
+            return Err(err.into());
         }
-        self.store.mark_submit_started(&job.lease).await?;
         let callback = self
             .settings
             .public_url
             .as_ref()
             .map(|base| format!("{}/kie/callback", base.as_str().trim_end_matches('/')));
-        let body = spec.create_request(&job.prompt, &image_url, callback.as_deref());
-        match self.kie.create_task(&key.secret, &body).await {
+        let request = spec.create_request(&job.prompt, &image_url, callback.as_deref());
+        let created = self.kie.create_task(&key.secret, &request).await;
+        if let Err(err) = self.store.settle_create_slot(slot).await {
+            // The slot then counts as in flight a little longer: slower, never over.
+            tracing::warn!(job = %job.lease.job_id, error = %err, "could not settle a create slot");
+        }
+        match created {
             Ok(task_id) => {
                 // Stored before anything else: a worker taking over follows this task.
                 self.store
@@ -188,31 +200,52 @@ impl Worker {
         }
     }
 
-    /// Waits for a create slot of the key's account; false when stopped meanwhile.
+    /// Waits for a create slot of the key's account; `None` when stopped meanwhile.
     async fn wait_for_create_slot(
         &self,
         key: &KeyHandle,
         stop: &CancellationToken,
-    ) -> Result<bool, Abort> {
+    ) -> Result<Option<i64>, Abort> {
         let limit = self.settings.create_limit;
         let window = self.settings.create_window;
         loop {
-            let Some(wait) = self
+            let wait = match self
                 .store
                 .take_create_slot(&key.account, limit, window)
                 .await?
-            else {
-                return Ok(true);
+            {
+                CreateSlot::Taken(slot) => return Ok(Some(slot)),
+                CreateSlot::Wait(wait) => wait,
             };
             let wait = wait + Duration::from_millis((jitter() * 200.0) as u64);
             tokio::select! {
-                _ = stop.cancelled() => return Ok(false),
+                _ = stop.cancelled() => return Ok(None),
                 _ = tokio::time::sleep(wait) => {}
             }
         }
     }
 
-    async fn fetch_photo(&self, job: &ClaimedJob) -> Result<(Vec<u8>, ImageKind), PhotoProblem> {
+    /// The order's photo fitted to its aspect; made once for all the videos of the order.
+    async fn fitted_photo(&self, job: &ClaimedJob) -> Result<Arc<FittedPhoto>, PhotoProblem> {
+        let spec = &job.generation;
+        let key = format!(
+            "{}|{}|{}",
+            job.photo_file_id, spec.aspect, spec.photo_max_bytes
+        );
+        let slot = self.photos.slot(key);
+        slot.get_or_try_init(|| async {
+            let photo = self.fetch_photo(job).await?;
+            // Models without an aspect field take the photo's shape: fit it to the order's.
+            fit_photo(photo, &spec.aspect, spec.photo_max_bytes)
+                .await
+                .map(Arc::new)
+                .map_err(PhotoProblem::Unusable)
+        })
+        .await
+        .cloned()
+    }
+
+    async fn fetch_photo(&self, job: &ClaimedJob) -> Result<Vec<u8>, PhotoProblem> {
         let max = self.settings.max_photo_bytes;
         let bytes = self
             .telegram
@@ -226,10 +259,12 @@ impl Worker {
                     PhotoProblem::Transient(format!("fetching the photo from Telegram: {other}"))
                 }
             })?;
-        let kind = ImageKind::sniff(&bytes).ok_or_else(|| {
-            PhotoProblem::Unusable("the photo is not a JPEG, PNG or WebP image".into())
-        })?;
-        Ok((bytes, kind))
+        if ImageKind::sniff(&bytes).is_none() {
+            return Err(PhotoProblem::Unusable(
+                "the photo is not a JPEG, PNG or WebP image".into(),
+            ));
+        }
+        Ok(bytes)
     }
 
     async fn follow(
@@ -287,7 +322,11 @@ impl Worker {
                 _ = tokio::time::sleep(pause.min(until_deadline)) => {}
             }
             self.keys.until_status_allowed(&key.id).await;
-            match self.kie.task_state(&key.secret, task_id).await {
+            match self
+                .kie
+                .task_state(&key.secret, job.generation.api, task_id)
+                .await
+            {
                 Ok(TaskState::Running(_)) => {}
                 Ok(TaskState::Succeeded { video_url }) => return Ok(Polled::Video(video_url)),
                 Ok(TaskState::SucceededWithoutResult) => {
@@ -352,12 +391,18 @@ impl Worker {
             }
             KeyVerdict::Keep => {}
         }
+        let mut detail = failure.to_string();
         if verdict.model_unavailable {
-            tracing::error!(job = %job.lease.job_id, error = %failure, "the model is unavailable: operators must act");
+            self.retire_model(job, &detail).await?;
+        }
+        if let Some(hint) = verdict.operator_hint {
+            detail = format!("{detail} ({hint})");
+            self.alert_once(hint, &format!("neurocards: {hint}.\nLast error: {failure}"))
+                .await;
         }
         let failure = Failure {
             verdict,
-            detail: failure.to_string(),
+            detail,
             user_text: None,
         };
         self.failed_attempt(job, Some(key), failure).await
@@ -406,7 +451,7 @@ impl Worker {
         } else {
             tracing::info!(job = %job.lease.job_id, %class, error = %failure.detail, refunded = refund.credits, "job failed");
         }
-        let lang = Lang::from_code(&job.language);
+        let lang = job.language;
         let total = job.video_count;
         let text = match failure.user_text {
             Some(key) => texts::text(
@@ -420,18 +465,31 @@ impl Worker {
             ),
             None => texts::video_failed(lang, class, job.seq, total),
         };
-        if let Err(err) = self.telegram.send_text(job.chat_id, &text, None).await {
+        if let Err(err) = self.telegram.send_text(job.chat_id.0, &text, None).await {
             tracing::warn!(job = %job.lease.job_id, error = %err, "could not tell the user about a failed video");
         }
         Ok(End::Finished)
     }
 
     async fn deliver(&self, job: &ClaimedJob, video_url: &str) -> Result<End, Abort> {
+        // KIE's result links expire (about a day, sometimes sooner): fetch the video now, so
+        // a slow or refused send by URL still has the bytes to upload.
+        let prefetched = match self.download(video_url).await {
+            Ok(bytes) => Some(bytes),
+            Err(err) => {
+                tracing::warn!(job = %job.lease.job_id, error = %err, "could not download the video yet; sending it by URL");
+                None
+            }
+        };
         self.store.mark_delivering(&job.lease).await?;
-        let lang = Lang::from_code(&job.language);
+        let lang = job.language;
         let total = job.video_count;
         let caption = texts::video_caption(lang, job.seq, total);
-        let sent = self.send_video(job, video_url, &caption, lang, total).await;
+        let video = Video {
+            url: video_url,
+            prefetched,
+        };
+        let sent = self.send_video(job, &video, &caption, lang, total).await;
         let delivery = match sent {
             Ok(delivery) => delivery,
             Err(TelegramError::Unreachable) => {
@@ -456,7 +514,7 @@ impl Worker {
     async fn send_video(
         &self,
         job: &ClaimedJob,
-        video_url: &str,
+        video: &Video<'_>,
         caption: &str,
         lang: Lang,
         total: i64,
@@ -466,13 +524,12 @@ impl Worker {
             tries += 1;
             let result = match self
                 .telegram
-                .send_video_url(job.chat_id, video_url, caption)
+                .send_video_url(job.chat_id.0, video.url, caption)
                 .await
             {
                 Err(TelegramError::FileRefused(reason)) => {
                     tracing::info!(job = %job.lease.job_id, %reason, "Telegram refused the URL; uploading the video");
-                    self.upload_video(job, video_url, caption, lang, total)
-                        .await
+                    self.upload_video(job, video, caption, lang, total).await
                 }
                 other => other.map(Delivery::from),
             };
@@ -490,19 +547,23 @@ impl Worker {
     async fn upload_video(
         &self,
         job: &ClaimedJob,
-        video_url: &str,
+        video: &Video<'_>,
         caption: &str,
         lang: Lang,
         total: i64,
     ) -> Result<Delivery, TelegramError> {
-        let bytes = self
-            .download(video_url)
-            .await
-            .map_err(|err| TelegramError::Other(format!("downloading the video: {err}")))?;
+        let video_url = video.url;
+        let bytes = match &video.prefetched {
+            Some(bytes) => bytes.clone(),
+            None => self
+                .download(video_url)
+                .await
+                .map_err(|err| TelegramError::Other(format!("downloading the video: {err}")))?,
+        };
         match bytes {
             Some(bytes) => self
                 .telegram
-                .send_video_bytes(job.chat_id, bytes, caption)
+                .send_video_bytes(job.chat_id.0, bytes, caption)
                 .await
                 .map(Delivery::from),
             None => {
@@ -511,7 +572,7 @@ impl Worker {
                     "video.too_large",
                     &[("n", &job.seq), ("total", &total), ("url", &video_url)],
                 );
-                let message_id = self.telegram.send_text(job.chat_id, &text, None).await?;
+                let message_id = self.telegram.send_text(job.chat_id.0, &text, None).await?;
                 Ok(Delivery {
                     message_id: Some(message_id),
                     file_id: None,
@@ -540,6 +601,13 @@ impl Worker {
     }
 }
 
+/// A finished video: its link, and its bytes when they were fetched at once (`Some(None)`:
+/// too large for Telegram).
+struct Video<'a> {
+    url: &'a str,
+    prefetched: Option<Option<Vec<u8>>>,
+}
+
 enum Polled {
     Video(String),
     Failed(Failure),
@@ -550,4 +618,17 @@ enum PhotoProblem {
     /// Wrong type, too large, refused: no retry helps.
     Unusable(String),
     Transient(String),
+}
+
+/// Fits the photo to the order's aspect off the async threads: decoding and blurring a
+/// 12-megapixel photo takes a CPU for a moment.
+async fn fit_photo(photo: Vec<u8>, aspect: &str, max_bytes: u64) -> Result<FittedPhoto, String> {
+    let aspect: Aspect = aspect
+        .parse()
+        .map_err(|_| format!("the order's aspect {aspect:?} is not W:H"))?;
+    let max_bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+    tokio::task::spawn_blocking(move || fit_to_aspect(&photo, aspect, max_bytes))
+        .await
+        .map_err(|err| format!("fitting the photo stopped: {err}"))?
+        .map_err(|err| format!("the photo cannot be fitted to {aspect}: {err}"))
 }

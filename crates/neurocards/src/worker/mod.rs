@@ -5,7 +5,9 @@
 //! of jobs), taking back the jobs of dead workers, sharing key health, and sending the
 //! summaries of finished orders whose last worker died first.
 
+mod alerts;
 mod job;
+mod photos;
 pub mod polling;
 mod summary;
 pub mod wakeups;
@@ -46,6 +48,9 @@ pub struct WorkerSettings {
     pub max_photo_bytes: u64,
     /// When set, KIE is asked to call `<public_url>/kie/callback` besides being polled.
     pub public_url: Option<Url>,
+    /// Told in Telegram about what only an operator can fix (a retired model, a refused
+    /// client).
+    pub admin_ids: Vec<i64>,
 }
 
 impl WorkerSettings {
@@ -65,6 +70,7 @@ impl WorkerSettings {
             create_window: config.kie.create_window,
             max_photo_bytes: config.max_photo_mb * 1024 * 1024,
             public_url: config.public_url.clone(),
+            admin_ids: config.admin_ids.clone(),
             ..WorkerSettings::default()
         }
     }
@@ -85,6 +91,7 @@ impl Default for WorkerSettings {
             shutdown_grace: Duration::from_secs(20),
             max_photo_bytes: 10 * 1024 * 1024,
             public_url: None,
+            admin_ids: Vec::new(),
         }
     }
 }
@@ -101,6 +108,9 @@ pub struct Worker {
     pub(crate) clock: Arc<dyn Clock>,
     /// Fetches finished videos when Telegram refuses to take them by URL.
     pub(crate) downloads: reqwest::Client,
+    /// Operator problems this process has already told the admins about.
+    pub(crate) alerted: std::sync::Mutex<std::collections::HashSet<&'static str>>,
+    pub(crate) photos: photos::PhotoCache,
 }
 
 impl Worker {
@@ -126,6 +136,8 @@ impl Worker {
             info: WorkerInfo::for_this_process(),
             wakeups: Wakeups::default(),
             downloads,
+            alerted: std::sync::Mutex::default(),
+            photos: photos::PhotoCache::default(),
         }))
     }
 

@@ -7,7 +7,7 @@ use super::Worker;
 use crate::domain::callback::Callback;
 use crate::domain::OrderId;
 use crate::telegram::TelegramError;
-use crate::texts::{self, Lang};
+use crate::texts;
 
 impl Worker {
     pub(super) async fn summarize(&self, order: OrderId) {
@@ -19,7 +19,7 @@ impl Worker {
                 return;
             }
         };
-        let lang = Lang::from_code(&summary.language);
+        let lang = summary.language;
         let balance = self.store.balance(summary.user_id).await.ok();
         let text = texts::order_summary(lang, &summary, balance);
         let buttons = InlineKeyboardMarkup::new(vec![vec![
@@ -34,7 +34,7 @@ impl Worker {
         ]]);
         let message_id = match self
             .telegram
-            .send_text(summary.chat_id, &text, Some(buttons))
+            .send_text(summary.chat_id.0, &text, Some(buttons))
             .await
         {
             Ok(message_id) => Some(message_id),

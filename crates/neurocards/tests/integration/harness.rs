@@ -6,10 +6,12 @@
 
 use std::sync::Arc;
 
+use neurocards::catalogue::Catalogue;
 use neurocards::clock::ManualClock;
 use neurocards::config::DatabaseUrl;
+use neurocards::domain::generation::GenerationSpec;
 use neurocards::domain::pricing::CREDITS_PER_VIDEO;
-use neurocards::domain::{OrderId, UserId};
+use neurocards::domain::{ChatId, Lang, OrderId, UserId};
 use neurocards::store::{Engine, NewOrder, PlacedOrder, Store, StoreOptions, WorkerInfo};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
 
@@ -184,18 +186,27 @@ pub async fn user_with(store: &Store, id: i64, credits: i64) -> UserId {
     user
 }
 
+/// What an order gets when nobody chose: the built-in catalogue's default option.
+pub fn default_spec() -> GenerationSpec {
+    Catalogue::built_in()
+        .ok()
+        .and_then(|catalogue| catalogue.default_spec())
+        .map(|(spec, _)| spec)
+        .expect("the built-in catalogue has a default option")
+}
+
 pub fn order_of(user: UserId, count: i64, key: Option<&str>) -> NewOrder {
     NewOrder {
         user_id: user,
-        chat_id: user.0,
+        chat_id: ChatId(user.0),
         idempotency_key: key.map(str::to_owned),
         video_count: count,
         unit_price: CREDITS_PER_VIDEO,
         photo_file_id: "photo-file-id".to_owned(),
         template_id: Some("showcase".to_owned()),
         prompt: "the product turns slowly on a white table".to_owned(),
-        generation: r#"{"model":"sora-2-image-to-video"}"#.to_owned(),
-        language: "ru".to_owned(),
+        generation: default_spec(),
+        language: Lang::Ru,
     }
 }
 

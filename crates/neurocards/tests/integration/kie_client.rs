@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use emulators::kie::{KieConfig, KieEmulator};
-use neurocards::domain::generation::GenerationSpec;
+use neurocards::domain::generation::KieApi;
 use neurocards::domain::retry::KeyVerdict;
 use neurocards::domain::ErrorClass;
 use neurocards::kie::wire::TaskState;
 use neurocards::kie::KieClient;
 use secrecy::SecretString;
 
+use crate::harness::default_spec;
 use crate::worker::rig::JPEG;
 
 async fn emulator() -> (KieEmulator, KieClient) {
@@ -38,10 +39,14 @@ async fn a_photo_is_uploaded_a_task_created_followed_and_its_video_fetched() {
         image,
         format!("{}/files/neurocards/a1b2.jpg", kie.base_url())
     );
-    let body = GenerationSpec::default().create_request("a mug", &image, None);
+    let body = default_spec().create_request("a mug", &image, None);
     let task = client.create_task(&key, &body).await.unwrap();
     let video = loop {
-        match client.task_state(&key, &task).await.unwrap() {
+        match client
+            .task_state(&key, KieApi::Market, &task)
+            .await
+            .unwrap()
+        {
             TaskState::Succeeded { video_url } => break video_url,
             TaskState::Running(_) => tokio::time::sleep(Duration::from_millis(40)).await,
             other => panic!("unexpected state {other:?}"),
@@ -68,8 +73,7 @@ async fn failures_carry_what_the_classifier_needs() {
     assert_eq!(unauthorized.verdict().class, ErrorClass::Billing);
     assert_eq!(unauthorized.verdict().key, KeyVerdict::Disable);
 
-    let body =
-        |prompt: &str| GenerationSpec::default().create_request(prompt, "https://x/a.jpg", None);
+    let body = |prompt: &str| default_spec().create_request(prompt, "https://x/a.jpg", None);
     let limited = client
         .create_task(&key, &body("a #http429"))
         .await
@@ -95,7 +99,10 @@ async fn failures_carry_what_the_classifier_needs() {
     assert!(hanging.verdict().task_may_exist, "{hanging}");
     assert_eq!(hanging.verdict().class, ErrorClass::Temporary);
 
-    let unknown = client.task_state(&key, "task_unknown").await.unwrap_err();
+    let unknown = client
+        .task_state(&key, KieApi::Market, "task_unknown")
+        .await
+        .unwrap_err();
     assert_eq!(unknown.body_code, Some(422));
     assert_eq!(unknown.message, "recordInfo is null");
     // No failure text ever repeats a key.

@@ -83,7 +83,7 @@ const UNKNOWN_COMMAND: &str = "I do not know this command. The commands are in /
 const CORRUPT: &str = "The image could not be read: the file looks damaged. Send another photo.";
 const EMPTY_PROMPT: &str = "The prompt is empty. Write in text what should happen in the video.";
 const NOT_TEXT: &str = "The prompt must be text. Write what should happen in the video.";
-const OWN_PROMPT_COUNT: &str = "Template: own prompt\nHow many videos?";
+const OWN_PROMPT_COUNT: &str = "Template: own prompt\nModel: Kling 2.6, 5 s\nHow many videos?";
 const STALE: &str = "This button is out of date.";
 const GRANT_USAGE: &str = "Usage: /grant <user_id> <credits>, for example /grant 123456789 10";
 const ALBUM: &str = "You sent an album: I took its first photo.";
@@ -595,7 +595,7 @@ async fn an_image_document_of_another_format_is_not_a_photo(engine: Engine) {
             "image/svg+xml",
         ),
         // JPEG bytes do not make a TIFF a JPEG: the declared type decides first.
-        (JPEG, "product.tiff", "image/tiff"),
+        (&JPEG[..], "product.tiff", "image/tiff"),
     ];
     for (bytes, name, mime) in files {
         let reply = document(&rig, &user, bytes.to_vec(), name, mime, 1).await;
@@ -636,7 +636,7 @@ async fn a_ten_thousand_character_prompt_is_refused(engine: Engine) {
 
     assert_one(
         &reply,
-        "The prompt is too long: 10000 characters, the limit is 2000. Shorten it and send it again.",
+        "The prompt is too long: 10000 characters, the limit is 1000. Shorten it and send it again.",
     );
     assert_eq!(dialog_json(&rig, user.id).await["step"], "awaiting_prompt");
     assert_untouched(&rig, &user, 5).await;
@@ -648,13 +648,14 @@ async fn a_prompt_one_character_over_the_limit_is_refused(engine: Engine) {
     let user = rig.user(1203, "en", 5).await;
     to_own_prompt(&rig, &user).await;
 
-    // Characters count, not bytes: 2001 Cyrillic letters are 4002 bytes.
-    let reply = rig.say(&user, &"я".repeat(2001), 1).await;
+    // Characters count, not bytes: 1001 Cyrillic letters are 2002 bytes. The limit is the
+    // chosen model's: Kling 2.6 takes 1,000 characters.
+    let reply = rig.say(&user, &"я".repeat(1001), 1).await;
     assert_one(
         &reply,
-        "The prompt is too long: 2001 characters, the limit is 2000. Shorten it and send it again.",
+        "The prompt is too long: 1001 characters, the limit is 1000. Shorten it and send it again.",
     );
-    let counts = rig.say(&user, &"я".repeat(2000), 1).await;
+    let counts = rig.say(&user, &"я".repeat(1000), 1).await;
     assert!(
         text_of(&counts[0]).starts_with(OWN_PROMPT_COUNT),
         "{counts:?}"

@@ -7,6 +7,7 @@ use std::time::Duration;
 use emulators::kie::{KieConfig, KieEmulator};
 use emulators::telegram::{SentMessage, TelegramConfig, TelegramEmulator, TestUser};
 use neurocards::bot::{BotContext, BotRunner};
+use neurocards::catalogue::Catalogue;
 use neurocards::config::KieKey;
 use neurocards::domain::UserId;
 use neurocards::kie::{KeyPool, KieClient};
@@ -27,6 +28,7 @@ pub struct BotRig {
     pub db: TestDb,
     pub telegram: TelegramEmulator,
     pub kie: KieEmulator,
+    catalogue: Catalogue,
     bot: Option<(CancellationToken, JoinHandle<()>)>,
     worker: Option<(CancellationToken, JoinHandle<()>)>,
 }
@@ -34,6 +36,11 @@ pub struct BotRig {
 impl BotRig {
     /// The bot alone: orders are placed but nobody generates them.
     pub async fn start(engine: Engine) -> BotRig {
+        BotRig::with_catalogue(engine, Catalogue::built_in().expect("catalogue")).await
+    }
+
+    /// The bot alone, offering what `catalogue` offers.
+    pub async fn with_catalogue(engine: Engine, catalogue: Catalogue) -> BotRig {
         let db = TestDb::real_time(engine, StoreOptions::default()).await;
         let telegram = TelegramEmulator::start(TelegramConfig::default())
             .await
@@ -48,6 +55,7 @@ impl BotRig {
             db,
             telegram,
             kie,
+            catalogue,
             bot: None,
             worker: None,
         };
@@ -57,7 +65,11 @@ impl BotRig {
 
     /// The bot and a worker: orders become videos.
     pub async fn with_worker(engine: Engine) -> BotRig {
-        let mut rig = BotRig::start(engine).await;
+        BotRig::with_worker_and_catalogue(engine, Catalogue::built_in().expect("catalogue")).await
+    }
+
+    pub async fn with_worker_and_catalogue(engine: Engine, catalogue: Catalogue) -> BotRig {
+        let mut rig = BotRig::with_catalogue(engine, catalogue).await;
         let keys = [KieKey {
             id: "KIE_API_KEY".into(),
             account: "main".into(),
@@ -93,14 +105,15 @@ impl BotRig {
 
     fn start_bot(&mut self) {
         let api = url::Url::parse(&self.telegram.base_url()).expect("emulator URL");
+        let catalogue = self.catalogue.clone();
         let context = BotContext {
             store: self.db.store.clone(),
-            templates: Arc::new(Templates::built_in().expect("templates")),
+            templates: Arc::new(Templates::built_in(&catalogue).expect("templates")),
+            catalogue: Arc::new(catalogue),
             telegram: self.sender(),
             admin_ids: vec![ADMIN],
             free_credits: 0,
             max_photo_bytes: 10 * 1024 * 1024,
-            unit_price: 1,
             bot_username: "neurocards_test_bot".to_owned(),
         };
         let runner = BotRunner::new(

@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod dialogs;
 mod ledger;
+mod models;
 mod orders;
 mod property;
 mod queue;

@@ -35,7 +35,7 @@ async fn claims_take_due_jobs_in_creation_order_under_one_fresh_token(engine: En
     let ids: Vec<JobId> = claimed.iter().map(|job| job.lease.job_id).collect();
     assert_eq!(ids, [a.job_ids[0], a.job_ids[1], b.job_ids[0]]);
     assert_eq!(claimed[0].status, JobStatus::Queued);
-    assert_eq!(claimed[0].chat_id, 1);
+    assert_eq!(claimed[0].chat_id, neurocards::domain::ChatId(1));
     assert_eq!(
         claimed[0].prompt,
         "the product turns slowly on a white table"

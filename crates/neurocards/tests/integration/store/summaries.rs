@@ -76,7 +76,10 @@ async fn the_summary_is_claimed_once_and_only_after_every_job_ended(engine: Engi
         (2, 1, 1)
     );
     assert_eq!(summary.failures, [(ErrorClass::UserViolation, 1)]);
-    assert_eq!((summary.chat_id, summary.video_count), (1, 3));
+    assert_eq!(
+        (summary.chat_id, summary.video_count),
+        (neurocards::domain::ChatId(1), 3)
+    );
     assert!(db
         .store
         .orders_awaiting_summary(10)

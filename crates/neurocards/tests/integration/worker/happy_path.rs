@@ -76,8 +76,11 @@ async fn three_videos_are_made_delivered_and_summarised_once(engine: Engine) {
             image.starts_with(&format!("{}/files/neurocards/", rig.kie.base_url())),
             "{image}"
         );
-        assert_eq!(task.input["aspect_ratio"], "portrait");
-        assert_eq!(task.model, "sora-2-image-to-video");
+        // Kling 2.6 takes exactly these fields; the video's shape is the photo's.
+        assert_eq!(task.model, "kling-2.6/image-to-video");
+        assert_eq!(task.input["duration"], "5");
+        assert_eq!(task.input["sound"], false);
+        assert!(task.input.get("aspect_ratio").is_none());
     }
     rig.assert_sound().await;
 }

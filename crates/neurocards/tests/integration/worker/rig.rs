@@ -7,8 +7,7 @@ use std::time::Duration;
 use emulators::kie::{KieAccount, KieConfig, KieEmulator};
 use emulators::telegram::{SentKind, SentMessage, TelegramConfig, TelegramEmulator};
 use neurocards::config::KieKey;
-use neurocards::domain::generation::GenerationSpec;
-use neurocards::domain::{JobStatus, OrderId, UserId};
+use neurocards::domain::{ChatId, JobStatus, Lang, OrderId, UserId};
 use neurocards::kie::{KeyPool, KieClient};
 use neurocards::store::{Engine, NewOrder, PlacedOrder, Store, StoreOptions};
 use neurocards::telegram::Telegram;
@@ -17,12 +16,12 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{assert_invariants_hold, TestDb};
+use crate::harness::{assert_invariants_hold, default_spec, TestDb};
 
-/// A small valid JPEG header is all the worker checks before uploading.
-pub const JPEG: &[u8] = &[
-    0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1,
-];
+/// A real product photo (landscape, as sellers often send): the worker decodes it and fits
+/// it to 9:16 before uploading.
+pub static JPEG: std::sync::LazyLock<Vec<u8>> =
+    std::sync::LazyLock::new(|| neurocards::sample_photo::product_jpeg(480, 320));
 
 pub struct Rig {
     pub db: TestDb,
@@ -54,8 +53,12 @@ pub fn fast_settings() -> WorkerSettings {
         shutdown_grace: Duration::from_secs(5),
         max_photo_bytes: 10 * 1024 * 1024,
         public_url: None,
+        admin_ids: vec![ADMIN_ID],
     }
 }
+
+/// Receives the operator alerts in the worker tests.
+pub const ADMIN_ID: i64 = 777;
 
 pub fn one_account() -> KieConfig {
     KieConfig {
@@ -148,6 +151,11 @@ impl Rig {
     /// Starts a worker; returns its index for [`Rig::crash_worker`] / [`Rig::stop_worker`].
     pub async fn spawn_worker(&mut self) -> usize {
         let worker = self.build_worker().await;
+        self.spawn_built(worker)
+    }
+
+    /// Runs a worker the test built (to share its wake-ups with an HTTP server, say).
+    pub fn spawn_built(&mut self, worker: Arc<Worker>) -> usize {
         let stop = CancellationToken::new();
         let handle = tokio::spawn({
             let stop = stop.clone();
@@ -195,25 +203,39 @@ impl Rig {
         prompt: &str,
         photo: Vec<u8>,
     ) -> PlacedOrder {
+        self.order_of_spec(user, count, prompt, photo, default_spec(), 1)
+            .await
+    }
+
+    /// An order made with exactly `spec` at `unit_price` credits a video.
+    pub async fn order_of_spec(
+        &self,
+        user: UserId,
+        count: i64,
+        prompt: &str,
+        photo: Vec<u8>,
+        spec: neurocards::domain::generation::GenerationSpec,
+        unit_price: i64,
+    ) -> PlacedOrder {
         let language = self
             .store()
             .user(user)
             .await
             .expect("reading the user")
-            .map(|user| user.language)
-            .unwrap_or_else(|| "ru".to_owned());
+            .map(|user| Lang::from_code(&user.language))
+            .unwrap_or(Lang::Ru);
         let photo_file_id = self.telegram.add_file(photo);
         self.store()
             .place_order(&NewOrder {
                 user_id: user,
-                chat_id: user.0,
+                chat_id: ChatId(user.0),
                 idempotency_key: None,
                 video_count: count,
-                unit_price: 1,
+                unit_price,
                 photo_file_id,
                 template_id: None,
                 prompt: prompt.to_owned(),
-                generation: GenerationSpec::default().to_json(),
+                generation: spec,
                 language,
             })
             .await

@@ -1,0 +1,105 @@
+//! The HTTP side of `neurocards run`: `/healthz` for load balancers and process managers, and
+//! the KIE callback, which only wakes the job following the task.
+//!
+//! A callback is treated as a wake-up, never as a result: the job reads the task's state with
+//! recordInfo, with the key that created it, before delivering or refunding anything. With
+//! `KIE_WEBHOOK_HMAC_KEY` set, a callback must also be signed, recent and new
+//! ([`callback_auth`]), or it is refused with 401 before it wakes anything.
+
+pub mod callback_auth;
+
+use std::net::SocketAddr;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+use crate::worker::Wakeups;
+
+use callback_auth::CallbackAuth;
+
+#[derive(Clone)]
+struct AppState {
+    store: Store,
+    wakeups: Wakeups,
+    callback_auth: Option<Arc<CallbackAuth>>,
+}
+
+/// `callback_auth`: verify KIE's callback signatures (when the operator set a webhook key).
+pub fn router(store: Store, wakeups: Wakeups, callback_auth: Option<CallbackAuth>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/kie/callback", post(kie_callback))
+        .with_state(AppState {
+            store,
+            wakeups,
+            callback_auth: callback_auth.map(Arc::new),
+        })
+}
+
+pub async fn serve(
+    addr: SocketAddr,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "http server listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+async fn healthz(State(app): State<AppState>) -> (StatusCode, &'static str) {
+    match app.store.queue_stats().await {
+        Ok(_) => (StatusCode::OK, "ok"),
+        Err(err) => {
+            tracing::error!(error = %err, "health check: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+async fn kie_callback(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
+    let task = body.as_ref().and_then(|Json(body)| {
+        let data = body.get("data")?;
+        data.get("taskId")
+            .or_else(|| data.get("task_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    if let Some(auth) = &app.callback_auth {
+        let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+            });
+        let verdict = auth.verify(
+            task.as_deref().unwrap_or_default(),
+            header("x-webhook-timestamp"),
+            header("x-webhook-signature"),
+            now,
+        );
+        if let Err(refusal) = verdict {
+            tracing::warn!(task = ?task, ?refusal, "KIE callback refused");
+            let body = Json(json!({"code": 401, "msg": "invalid signature"}));
+            return (StatusCode::UNAUTHORIZED, body).into_response();
+        }
+    }
+    if let Some(task) = task {
+        let woken = app.wakeups.wake(&task);
+        tracing::debug!(%task, woken, "KIE callback");
+    }
+    Json(json!({"code": 200, "msg": "success"})).into_response()
+}
