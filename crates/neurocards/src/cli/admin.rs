@@ -322,7 +322,7 @@ pub fn format_job(job: &JobDetails) -> String {
     let _ = writeln!(
         out,
         "  last error:    {} {}",
-        opt(&job.error_class),
+        opt(&job.error_class.map(|class| class.as_str().to_owned())),
         opt(&job.error_message)
     );
     let message = job

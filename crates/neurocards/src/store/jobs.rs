@@ -87,7 +87,7 @@ pub struct JobDetails {
     pub submit_started_at: Option<Millis>,
     pub kie_task_id: Option<String>,
     pub kie_key_id: Option<String>,
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
     pub error_message: Option<String>,
     pub tg_message_id: Option<i64>,
     pub tg_file_id: Option<String>,
@@ -97,6 +97,34 @@ pub struct JobDetails {
     pub updated_at: Millis,
     pub finished_at: Option<Millis>,
     pub ledger: Vec<LedgerEntry>,
+}
+
+#[derive(sqlx::FromRow)]
+struct JobDetailsRow {
+    #[sqlx(try_from = "i64")]
+    order_id: OrderId,
+    #[sqlx(try_from = "i64")]
+    user_id: UserId,
+    seq: i64,
+    video_count: i64,
+    #[sqlx(try_from = "String")]
+    status: JobStatus,
+    attempts: i64,
+    run_at: Millis,
+    locked_by: Option<String>,
+    claimed_at: Option<Millis>,
+    submit_started_at: Option<Millis>,
+    kie_task_id: Option<String>,
+    kie_key_id: Option<String>,
+    error_class: Option<String>,
+    error_message: Option<String>,
+    tg_message_id: Option<i64>,
+    tg_file_id: Option<String>,
+    template_id: Option<String>,
+    prompt: String,
+    created_at: Millis,
+    updated_at: Millis,
+    finished_at: Option<Millis>,
 }
 
 /// SQLite holds one writer at a time, so one statement can count held jobs per user and
@@ -411,8 +439,11 @@ impl Store {
 
     pub async fn job(&self, id: JobId) -> Result<Option<JobDetails>, StoreError> {
         const CONTEXT: &str = "reading a job";
-        let Some(row) = sqlx::query(
-            "SELECT j.*, o.video_count, o.template_id, o.prompt
+        let Some(row) = sqlx::query_as::<_, JobDetailsRow>(
+            "SELECT j.order_id, j.user_id, j.seq, j.status, j.attempts, j.run_at, j.locked_by,
+                    j.claimed_at, j.submit_started_at, j.kie_task_id, j.kie_key_id, j.error_class,
+                    j.error_message, j.tg_message_id, j.tg_file_id, j.created_at, j.updated_at,
+                    j.finished_at, o.video_count, o.template_id, o.prompt
              FROM jobs j JOIN orders o ON o.id = j.order_id WHERE j.id = $1",
         )
         .bind(id.0)
@@ -433,35 +464,35 @@ impl Store {
         .iter()
         .map(ledger_entry_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-        let get_i64 = |name: &str| row.try_get::<i64, _>(name).context(CONTEXT);
-        let get_opt_i64 = |name: &str| row.try_get::<Option<i64>, _>(name).context(CONTEXT);
-        let get_opt_text = |name: &str| row.try_get::<Option<String>, _>(name).context(CONTEXT);
+        let error_class = row
+            .error_class
+            .as_deref()
+            .map(str::parse::<ErrorClass>)
+            .transpose()
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
         Ok(Some(JobDetails {
             id,
-            order_id: OrderId(get_i64("order_id")?),
-            user_id: UserId(get_i64("user_id")?),
-            seq: get_i64("seq")?,
-            video_count: get_i64("video_count")?,
-            status: row
-                .try_get::<String, _>("status")
-                .context(CONTEXT)?
-                .parse()?,
-            attempts: get_i64("attempts")?,
-            run_at: get_i64("run_at")?,
-            locked_by: get_opt_text("locked_by")?,
-            claimed_at: get_opt_i64("claimed_at")?,
-            submit_started_at: get_opt_i64("submit_started_at")?,
-            kie_task_id: get_opt_text("kie_task_id")?,
-            kie_key_id: get_opt_text("kie_key_id")?,
-            error_class: get_opt_text("error_class")?,
-            error_message: get_opt_text("error_message")?,
-            tg_message_id: get_opt_i64("tg_message_id")?,
-            tg_file_id: get_opt_text("tg_file_id")?,
-            template_id: get_opt_text("template_id")?,
-            prompt: row.try_get("prompt").context(CONTEXT)?,
-            created_at: get_i64("created_at")?,
-            updated_at: get_i64("updated_at")?,
-            finished_at: get_opt_i64("finished_at")?,
+            order_id: row.order_id,
+            user_id: row.user_id,
+            seq: row.seq,
+            video_count: row.video_count,
+            status: row.status,
+            attempts: row.attempts,
+            run_at: row.run_at,
+            locked_by: row.locked_by,
+            claimed_at: row.claimed_at,
+            submit_started_at: row.submit_started_at,
+            kie_task_id: row.kie_task_id,
+            kie_key_id: row.kie_key_id,
+            error_class,
+            error_message: row.error_message,
+            tg_message_id: row.tg_message_id,
+            tg_file_id: row.tg_file_id,
+            template_id: row.template_id,
+            prompt: row.prompt,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            finished_at: row.finished_at,
             ledger,
         }))
     }

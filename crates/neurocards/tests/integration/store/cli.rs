@@ -10,6 +10,8 @@ crate::both_engines!(
     admin_commands_report_and_change_credits,
     admin_check_exits_with_1_and_lists_a_breach,
     admin_keys_shows_health_and_puts_a_key_back,
+    admin_models_shows_the_catalogue_and_offers_a_retired_model_again,
+    a_catalogue_with_a_mistake_stops_the_start_with_the_line_named,
 );
 
 fn neurocards(database_url: &str, args: &[&str]) -> Output {
@@ -191,4 +193,73 @@ async fn admin_keys_shows_health_and_puts_a_key_back(engine: Engine) {
     );
     let unknown = neurocards(&url, &["admin", "keys", "enable", "NOPE"]);
     assert_eq!(unknown.status.code(), Some(1));
+}
+
+async fn admin_models_shows_the_catalogue_and_offers_a_retired_model_again(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let url = db.url();
+    let listed = neurocards(&url, &["admin", "models"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let text = stdout(&listed);
+    for needle in [
+        "kling-2.6  Kling 2.6 (market API, KIE id kling-2.6/image-to-video), prompt up to 1000 characters: available",
+        "5s         1 credit(s) per video, offered: Kling 2.6, 5 s",
+        "10s        2 credit(s) per video, not offered: Kling 2.6, 10 s",
+        "veo-3.1-fast  Veo 3.1 Fast (veo API, KIE id veo3_fast)",
+        "fallback: seedance-1.5-pro",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in:\n{text}");
+    }
+
+    db.store
+        .mark_model_unavailable("kling-2.6", "This interface is temporarily paused")
+        .await
+        .unwrap();
+    let retired = stdout(&neurocards(&url, &["admin", "models"]));
+    assert!(
+        retired.contains("UNAVAILABLE since")
+            && retired.contains("This interface is temporarily paused"),
+        "{retired}"
+    );
+    let enabled = neurocards(&url, &["admin", "models", "enable", "kling-2.6"]);
+    assert!(enabled.status.success(), "{}", stderr(&enabled));
+    assert!(stdout(&enabled).contains("Model kling-2.6 is offered again."));
+    assert!(db.store.unavailable_models().await.unwrap().is_empty());
+    let unknown = neurocards(&url, &["admin", "models", "enable", "sora-2"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("not in the catalogue"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+async fn a_catalogue_with_a_mistake_stops_the_start_with_the_line_named(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let broken = neurocards::catalogue::BUILT_IN.replacen("price = 1\n", "price = 0\n", 1);
+    let line = broken
+        .lines()
+        .position(|line| line == "price = 0")
+        .expect("the edited line")
+        + 1;
+    let path = dir.path().join("models.toml");
+    std::fs::write(&path, &broken).expect("writing the catalogue");
+    // The bot loads the catalogue before it talks to Telegram: the token is never used.
+    let started = Command::new(env!("CARGO_BIN_EXE_neurocards"))
+        .arg("bot")
+        .env("DATABASE_URL", db.url())
+        .env("MODELS_FILE", &path)
+        .env("BOT_TOKEN", "123456:NOT-USED")
+        .env("TELEGRAM_API_URL", "http://127.0.0.1:9")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("running the neurocards binary");
+    assert!(!started.status.success());
+    let err = stderr(&started);
+    assert!(
+        err.contains(&format!("line {line}")) && err.contains("at least 1 credit"),
+        "{err}"
+    );
+    assert!(!err.contains("NOT-USED"), "the token stays secret: {err}");
 }

@@ -274,7 +274,7 @@ async fn a_retry_requeues_the_job_without_its_old_task(engine: Engine) {
     assert_eq!(stored.status, JobStatus::Queued);
     assert_eq!(stored.attempts, 1);
     assert!(stored.kie_task_id.is_none() && stored.submit_started_at.is_none());
-    assert_eq!(stored.error_class.as_deref(), Some("TEMPORARY"));
+    assert_eq!(stored.error_class, Some(ErrorClass::Temporary));
     assert_eq!(
         stored.error_message.as_deref(),
         Some("Internal server error")

@@ -86,11 +86,7 @@ async fn every_class_ends_in_one_refund_and_its_own_message(engine: Engine) {
             .await;
         let job = rig.store().job(order.job_ids[0]).await.unwrap().unwrap();
         assert_eq!(job.status, JobStatus::Failed, "{marker}");
-        assert_eq!(
-            job.error_class.as_deref(),
-            Some(class.as_str()),
-            "{marker}: {job:?}"
-        );
+        assert_eq!(job.error_class, Some(*class), "{marker}: {job:?}");
         assert_eq!(
             job.ledger.iter().filter(|entry| entry.delta == 1).count(),
             1,
@@ -235,7 +231,7 @@ async fn when_every_key_is_out_of_credit_the_video_is_refunded(engine: Engine) {
 
     let job = rig.store().job(order.job_ids[0]).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Failed);
-    assert_eq!(job.error_class.as_deref(), Some("BILLING"));
+    assert_eq!(job.error_class, Some(ErrorClass::Billing));
     let texts = rig.texts(user.0);
     assert!(texts[0].contains("please contact support"), "{texts:?}");
     assert_eq!(rig.store().balance(user).await.unwrap(), 1);
@@ -286,7 +282,7 @@ async fn a_task_that_never_ends_is_refunded_after_the_poll_timeout(engine: Engin
 
     let job = rig.store().job(order.job_ids[0]).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Failed);
-    assert_eq!(job.error_class.as_deref(), Some("UNKNOWN"));
+    assert_eq!(job.error_class, Some(ErrorClass::Unknown));
     assert!(job
         .error_message
         .unwrap_or_default()

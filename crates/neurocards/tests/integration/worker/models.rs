@@ -10,15 +10,16 @@ use emulators::telegram::SentKind;
 use neurocards::catalogue::Catalogue;
 use neurocards::domain::{ErrorClass, JobStatus};
 use neurocards::sample_photo::{product_jpeg, MUG};
-use neurocards::store::Engine;
+use neurocards::store::{Engine, KeyState, StoreOptions};
 
-use super::rig::{Rig, ADMIN_ID, JPEG};
+use super::rig::{fast_settings, one_account, Rig, ADMIN_ID, JPEG};
 
 crate::both_engines!(
     an_order_on_each_built_in_model_reaches_kie_with_the_fields_of_its_schema,
     a_ten_second_option_charges_and_refunds_two_credits,
     the_photo_reaching_kie_is_vertical_with_the_whole_product,
     a_paused_model_is_refunded_alerted_once_and_no_longer_offered,
+    a_client_refused_by_kies_cdn_is_refunded_and_the_admins_told_what_to_change,
 );
 
 fn catalogue() -> Catalogue {
@@ -214,10 +215,7 @@ async fn a_paused_model_is_refunded_alerted_once_and_no_longer_offered(engine: E
     assert_eq!(rig.store().balance(user).await.unwrap(), 5, "all refunded");
     for job in &placed.job_ids {
         let details = rig.store().job(*job).await.unwrap().unwrap();
-        assert_eq!(
-            details.error_class.as_deref(),
-            Some(ErrorClass::ModelUnavailable.as_str())
-        );
+        assert_eq!(details.error_class, Some(ErrorClass::ModelUnavailable));
     }
     let alerts: Vec<String> = rig
         .telegram
@@ -251,5 +249,55 @@ async fn a_paused_model_is_refunded_alerted_once_and_no_longer_offered(engine: E
     );
     assert!(rig.store().enable_model("kling-2.6").await.unwrap());
     assert!(rig.store().unavailable_models().await.unwrap().is_empty());
+    rig.assert_sound().await;
+}
+
+async fn a_client_refused_by_kies_cdn_is_refunded_and_the_admins_told_what_to_change(
+    engine: Engine,
+) {
+    let kie = emulators::kie::KieConfig {
+        refused_user_agents: vec!["neurocards".to_owned()],
+        ..one_account()
+    };
+    let mut rig = Rig::with(engine, kie, fast_settings(), StoreOptions::default()).await;
+    let user = rig.user(605, 5, "en").await;
+    let placed = rig.order(user, 2, "a mug").await;
+    rig.spawn_worker().await;
+    rig.wait_until_summarised(placed.order_id, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        rig.job_statuses(placed.order_id).await,
+        [JobStatus::Failed; 2]
+    );
+    assert_eq!(rig.store().balance(user).await.unwrap(), 5, "refunded");
+    let mut told = 0;
+    for id in &placed.job_ids {
+        let job = rig.store().job(*id).await.unwrap().unwrap();
+        assert_eq!(job.error_class, Some(ErrorClass::Billing));
+        // The first refusal says what to change; a job that found the key already out of
+        // rotation says so instead.
+        if job
+            .error_message
+            .as_deref()
+            .is_some_and(|message| message.contains("KIE_USER_AGENT"))
+        {
+            told += 1;
+        }
+    }
+    assert!(told >= 1, "the operator's fix is in the job's error");
+    let keys = rig.store().key_health().await.unwrap();
+    assert!(
+        keys.iter().all(|key| key.state == KeyState::Disabled),
+        "{keys:?}"
+    );
+    let alerts: Vec<String> = rig
+        .telegram
+        .sent(ADMIN_ID)
+        .iter()
+        .filter_map(|message| message.text.clone())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("set KIE_USER_AGENT"), "{}", alerts[0]);
+    assert_eq!(rig.kie.tasks().len(), 0, "nothing was created");
     rig.assert_sound().await;
 }
