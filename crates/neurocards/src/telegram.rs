@@ -170,7 +170,10 @@ impl Telegram {
             {
                 TelegramError::FileRefused(text)
             }
-            RequestError::RetryAfter(seconds) => TelegramError::RetryAfter(seconds.duration()),
+            // Telegram asks for seconds to minutes; more than that parks a paid video.
+            RequestError::RetryAfter(seconds) => {
+                TelegramError::RetryAfter(seconds.duration().min(MAX_RETRY_AFTER))
+            }
             other => TelegramError::Other(self.redact(&other.to_string())),
         }
     }
@@ -188,6 +191,9 @@ fn sent_video(message: &Message) -> SentVideo {
 }
 
 /// Replaces the bot token wherever it appears (Bot API URLs are `/bot<token>/…`).
+/// The longest a `retry_after` from Telegram is obeyed at once.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 pub fn redact_token(text: &str, token: &str) -> String {
     if token.is_empty() {
         return text.to_owned();

@@ -12,8 +12,8 @@ pub(crate) enum CreateFault {
     Hang,
     /// HTTP 500.
     Http500,
-    /// HTTP 429 with `Retry-After: 1`.
-    Http429,
+    /// HTTP 429 with `Retry-After: <seconds>` (1 unless `#http429=N`).
+    Http429 { retry_after: u32 },
     /// HTTP 200 with an HTML body.
     Malformed,
     /// HTTP 200 with code 402.
@@ -56,7 +56,12 @@ pub(crate) fn parse(prompt: &str) -> Script {
         let fault = match name.as_str() {
             "hang" => Some(CreateFault::Hang),
             "http500" => Some(CreateFault::Http500),
-            "http429" => Some(CreateFault::Http429),
+            "http429" => Some(CreateFault::Http429 {
+                retry_after: match arg {
+                    Some(Arg::Value(seconds)) if seconds >= 0.0 => seconds as u32,
+                    _ => 1,
+                },
+            }),
             "malformed" => Some(CreateFault::Malformed),
             "billing" => Some(CreateFault::Billing),
             _ => None,
@@ -163,7 +168,14 @@ mod tests {
     #[test]
     fn create_faults_and_outcomes_combine() {
         let script = parse("#statusmalformed #violation #http429 #slow=1.5.");
-        assert_eq!(script.create_fault, Some(CreateFault::Http429));
+        assert_eq!(
+            script.create_fault,
+            Some(CreateFault::Http429 { retry_after: 1 })
+        );
+        assert_eq!(
+            parse("#http429=3600").create_fault,
+            Some(CreateFault::Http429 { retry_after: 3600 })
+        );
         assert_eq!(script.outcome, Scripted::Violation { first: None });
         assert!(script.status_malformed);
         assert_eq!(script.slow, Some(Duration::from_millis(1500)));

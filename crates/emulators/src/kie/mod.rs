@@ -48,7 +48,7 @@
 //! | `#nourl` | ends `success` with `{"resultUrls":[]}` | `successFlag` 1 with `resultUrls: []` |
 //! | `#billing` | create: HTTP 200, code 402; nothing created | same |
 //! | `#http500` | create: HTTP 500; nothing created | same |
-//! | `#http429` | create: HTTP 429 with `Retry-After: 1`; nothing created | same |
+//! | `#http429`, `#http429=N` | create: HTTP 429 with `Retry-After: 1` (or N); nothing created | same |
 //! | `#malformed` | create: HTTP 200 with an HTML body; nothing created | same |
 //! | `#hang` | create never answers (until shutdown); nothing created | same |
 //! | `#statusmalformed` | created, but every status query answers `not json` | same |

@@ -261,11 +261,11 @@ async fn submit(shared: &Arc<Shared>, account: String, key: String, new: NewTask
             )
                 .into_response()
         }
-        Some(CreateFault::Http429) => {
+        Some(CreateFault::Http429 { retry_after }) => {
             let mut response = rate_limited();
             response
                 .headers_mut()
-                .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+                .insert(RETRY_AFTER, axum::http::HeaderValue::from(retry_after));
             return response;
         }
         Some(CreateFault::Malformed) => {

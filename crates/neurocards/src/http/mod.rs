@@ -57,7 +57,9 @@ pub async fn serve(
 }
 
 async fn healthz(State(app): State<AppState>) -> (StatusCode, &'static str) {
-    match app.store.queue_stats().await {
+    // Cheap on purpose: anyone can call it, load balancers call it often. The queue's
+    // figures are in `admin queue`.
+    match app.store.ping().await {
         Ok(_) => (StatusCode::OK, "ok"),
         Err(err) => {
             tracing::error!(error = %err, "health check: the database does not answer");

@@ -18,6 +18,9 @@ use crate::domain::retry::Verdict;
 /// none (HTTP 403 "error code: 1010").
 pub const USER_AGENT: &str = concat!("neurocards/", env!("CARGO_PKG_VERSION"));
 
+/// The longest a `Retry-After` from KIE is obeyed.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// Folder of our uploads on KIE's file host.
 const UPLOAD_PATH: &str = "neurocards";
 
@@ -228,7 +231,9 @@ impl KieClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            // A wait of an hour would park every job of the key for an hour: a key that
+            // asks for more rests the cap, then tries again.
+            .map(|seconds| Duration::from_secs(seconds.min(MAX_RETRY_AFTER.as_secs())));
         let body = response
             .text()
             .await

@@ -161,6 +161,15 @@ impl Store {
         &self.options
     }
 
+    /// One round trip to the database: what a health check needs.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("checking the database")?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -20,6 +20,9 @@ use crate::store::{ClaimedJob, CreateSlot, Delivery, StoreError};
 use crate::telegram::{TelegramError, MAX_UPLOAD_BYTES};
 use crate::texts::{self, Lang};
 
+/// How many times a task that succeeded without a video URL is read before it is refunded.
+const NO_URL_READS: u32 = 3;
+
 /// How a job left this worker.
 #[derive(Debug)]
 enum End {
@@ -304,22 +307,29 @@ impl Worker {
     ) -> Result<Polled, Abort> {
         let started = job.submit_started_at.unwrap_or_else(|| self.now());
         let deadline = started.saturating_add(millis_of(self.settings.poll_timeout));
+        let gave_up = || {
+            let detail = format!(
+                "task {task_id} gave no result within {}",
+                humantime::format_duration(self.settings.poll_timeout)
+            );
+            Polled::Failed(Failure::of(ErrorClass::Unknown, detail))
+        };
+        let mut reads_without_url = 0;
         loop {
             let now = self.now();
-            if now >= deadline {
-                let detail = format!(
-                    "task {task_id} gave no result within {}",
-                    humantime::format_duration(self.settings.poll_timeout)
-                );
-                return Ok(Polled::Failed(Failure::of(ErrorClass::Unknown, detail)));
-            }
-            let elapsed = Duration::from_millis(u64::try_from(now - started).unwrap_or(0));
-            let pause = self.settings.poll.next_pause(elapsed, jitter());
-            let until_deadline = Duration::from_millis(u64::try_from(deadline - now).unwrap_or(0));
-            tokio::select! {
-                _ = stop.cancelled() => return Ok(Polled::Stopped),
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(pause.min(until_deadline)) => {}
+            // Past the deadline (also when a job is resumed long after it), KIE is asked
+            // once more before giving up: the video may have finished meanwhile.
+            let last_look = now >= deadline;
+            if !last_look {
+                let elapsed = Duration::from_millis(u64::try_from(now - started).unwrap_or(0));
+                let pause = self.settings.poll.next_pause(elapsed, jitter());
+                let until_deadline =
+                    Duration::from_millis(u64::try_from(deadline - now).unwrap_or(0));
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(Polled::Stopped),
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(pause.min(until_deadline)) => {}
+                }
             }
             self.keys.until_status_allowed(&key.id).await;
             match self
@@ -327,11 +337,19 @@ impl Worker {
                 .task_state(&key.secret, job.generation.api, task_id)
                 .await
             {
+                Ok(TaskState::Running(_)) if last_look => return Ok(gave_up()),
                 Ok(TaskState::Running(_)) => {}
                 Ok(TaskState::Succeeded { video_url }) => return Ok(Polled::Video(video_url)),
+                // KIE has charged for this task: another task would be charged again. Its
+                // record may still be filling in; read it a few more times, then refund.
                 Ok(TaskState::SucceededWithoutResult) => {
-                    let detail = format!("task {task_id} succeeded without a video URL");
-                    return Ok(Polled::Failed(Failure::of(ErrorClass::Temporary, detail)));
+                    reads_without_url += 1;
+                    if reads_without_url >= NO_URL_READS || last_look {
+                        let detail = format!(
+                            "task {task_id} succeeded without a video URL ({reads_without_url} reads)"
+                        );
+                        return Ok(Polled::Failed(Failure::of(ErrorClass::Unknown, detail)));
+                    }
                 }
                 Ok(TaskState::Failed {
                     fail_code,
@@ -355,8 +373,12 @@ impl Worker {
                         user_text: None,
                     }));
                 }
+                Err(failure) if last_look => {
+                    tracing::warn!(job = %job.lease.job_id, task = %task_id, error = %failure, "the last status query failed");
+                    return Ok(gave_up());
+                }
                 // A status query that fails says nothing about the task: keep following it
-                // until the deadline. A rate-limited key waits as told.
+                // until the deadline. A rate-limited key waits as told (the client caps it).
                 Err(failure) => {
                     tracing::warn!(job = %job.lease.job_id, task = %task_id, error = %failure, "status query failed");
                     if let Some(rest) = failure.retry_after {

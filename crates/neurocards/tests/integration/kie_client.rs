@@ -82,6 +82,16 @@ async fn failures_carry_what_the_classifier_needs() {
     assert_eq!(limited.retry_after, Some(Duration::from_secs(1)));
     assert!(!limited.verdict().task_may_exist);
 
+    let hour = client
+        .create_task(&key, &body("a #http429=3600"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        hour.retry_after,
+        Some(neurocards::kie::client::MAX_RETRY_AFTER),
+        "an hour-long Retry-After is capped"
+    );
+
     let malformed = client
         .create_task(&key, &body("a #malformed"))
         .await
@@ -106,7 +116,7 @@ async fn failures_carry_what_the_classifier_needs() {
     assert_eq!(unknown.body_code, Some(422));
     assert_eq!(unknown.message, "recordInfo is null");
     // No failure text ever repeats a key.
-    for failure in [unauthorized, limited, malformed, hanging, unknown] {
+    for failure in [unauthorized, limited, hour, malformed, hanging, unknown] {
         assert!(
             !failure.to_string().contains("test-key") && !failure.to_string().contains("not-a-key")
         );

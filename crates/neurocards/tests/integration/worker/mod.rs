@@ -3,6 +3,7 @@
 mod callbacks;
 mod classes;
 mod delivery;
+mod faults;
 mod happy_path;
 mod models;
 pub mod rig;

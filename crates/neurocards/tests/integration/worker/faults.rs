@@ -1,0 +1,102 @@
+//! Faults of KIE's answers that must not cost the user twice or lose a paid video: a success
+//! without a URL, a task that finished while no worker looked, an hour-long Retry-After.
+
+use std::time::Duration;
+
+use neurocards::domain::generation::KieApi;
+use neurocards::domain::{ErrorClass, JobStatus};
+use neurocards::kie::KieClient;
+use neurocards::store::Engine;
+use secrecy::SecretString;
+
+use super::rig::{Rig, JPEG};
+use crate::harness::default_spec;
+
+crate::both_engines!(
+    a_success_without_a_url_is_refunded_without_a_second_task,
+    a_job_resumed_after_its_deadline_asks_kie_and_delivers,
+);
+
+async fn a_success_without_a_url_is_refunded_without_a_second_task(engine: Engine) {
+    let mut rig = Rig::start(engine).await;
+    let user = rig.user(801, 3, "en").await;
+    let placed = rig.order(user, 1, "a mug #nourl").await;
+    rig.spawn_worker().await;
+    rig.wait_until_summarised(placed.order_id, Duration::from_secs(20))
+        .await;
+    let job = rig.store().job(placed.job_ids[0]).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error_class, Some(ErrorClass::Unknown));
+    assert_eq!(
+        rig.kie.create_task_calls(),
+        1,
+        "KIE charged for the first task: no second one"
+    );
+    let reads = rig
+        .kie
+        .requests()
+        .iter()
+        .filter(|request| request.path.ends_with("/recordInfo"))
+        .count();
+    assert!(
+        reads >= 3,
+        "the record was read again before giving up: {reads}"
+    );
+    assert_eq!(rig.store().balance(user).await.unwrap(), 3, "refunded");
+    rig.assert_sound().await;
+}
+
+async fn a_job_resumed_after_its_deadline_asks_kie_and_delivers(engine: Engine) {
+    let mut rig = Rig::start(engine).await;
+    let user = rig.user(802, 3, "en").await;
+    let placed = rig.order(user, 1, "a mug").await;
+
+    // The task was created by a worker that died; it finished while nobody followed it.
+    let url = url::Url::parse(&rig.kie.base_url()).expect("emulator URL");
+    let client = KieClient::new(url.clone(), url, Duration::from_secs(2)).expect("client");
+    let key = SecretString::from("test-key");
+    let image = client
+        .upload(&key, JPEG.to_vec(), "a.jpg", "image/jpeg")
+        .await
+        .expect("upload");
+    let request = default_spec().create_request("a mug", &image, None);
+    let task = client.create_task(&key, &request).await.expect("a task");
+    loop {
+        let state = client
+            .task_state(&key, KieApi::Market, &task)
+            .await
+            .expect("a state");
+        if matches!(state, neurocards::kie::wire::TaskState::Succeeded { .. }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let two_hours_ago = rig.store().clock().now_millis() - 2 * 3600 * 1000;
+    sqlx::query(
+        "UPDATE jobs SET status = 'generating', kie_task_id = $2, kie_key_id = 'key-test-key',
+                         submit_started_at = $3 WHERE id = $1",
+    )
+    .bind(placed.job_ids[0].0)
+    .bind(task.as_str())
+    .bind(two_hours_ago)
+    .execute(rig.store().pool())
+    .await
+    .expect("rewinding the job");
+
+    rig.spawn_worker().await;
+    rig.wait_until_summarised(placed.order_id, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        rig.job_statuses(placed.order_id).await,
+        [JobStatus::Delivered],
+        "past its deadline, KIE was asked once more"
+    );
+    assert_eq!(rig.videos(user.0).len(), 1);
+    assert_eq!(rig.kie.create_task_calls(), 1, "no second task");
+    assert_eq!(
+        rig.store().balance(user).await.unwrap(),
+        2,
+        "charged, not refunded"
+    );
+    rig.assert_sound().await;
+}
