@@ -4,6 +4,7 @@
 //! `neurocards-emulators` binary. Each keeps everything it saw in memory so a test can assert on
 //! the calls the code under test made, and each stops when its handle is dropped.
 
+mod gate;
 pub mod kie;
 mod media;
 mod server;

@@ -1,22 +1,32 @@
-//! Binding and stopping an axum server; shared by both emulators.
+//! Binding, stopping and briefly refusing connections to an axum server; shared by both
+//! emulators.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::gate::{Gate, GatedListener};
+
 /// A running server. Dropping it stops the server: tests never have to remember to.
 #[derive(Debug)]
 pub(crate) struct Server {
-    addr: SocketAddr,
+    gate: Arc<Gate>,
     cancel: CancellationToken,
 }
 
 impl Server {
     pub(crate) fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.gate.addr())
+    }
+
+    /// Refuses connections for `duration`, then serves again on the same port; see `gate`.
+    pub(crate) fn refuse_connections_for(&self, duration: Duration) {
+        self.gate.refuse_for(duration);
     }
 }
 
@@ -46,7 +56,8 @@ pub(crate) fn spawn(
     router: Router,
     cancel: CancellationToken,
 ) -> io::Result<Server> {
-    let addr = listener.local_addr()?;
+    let gate = Gate::new(listener)?;
+    let listener = GatedListener::new(Arc::clone(&gate));
     let signal = cancel.clone().cancelled_owned();
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router)
@@ -56,5 +67,5 @@ pub(crate) fn spawn(
             tracing::warn!(%error, "emulator server stopped with an error");
         }
     });
-    Ok(Server { addr, cancel })
+    Ok(Server { gate, cancel })
 }

@@ -81,7 +81,9 @@ async fn run(store: &Store, jobs: i64, claimers: usize) -> anyhow::Result<(f64, 
                     } else {
                         store.mark_submit_started(&job.lease).await?;
                         store.record_task(&job.lease, "task", "key").await?;
-                        store.mark_delivering(&job.lease).await?;
+                        store
+                            .mark_delivering(&job.lease, "https://kie/v.mp4")
+                            .await?;
                         store
                             .mark_delivered(&job.lease, &Delivery::default())
                             .await?;

@@ -27,6 +27,14 @@ pub enum TelegramError {
     FileRefused(String),
     #[error("the file has {size} bytes, more than allowed")]
     TooLarge { size: u64 },
+    /// The request certainly did not deliver anything: the connection was refused, or
+    /// Telegram answered with a server error. Worth trying again.
+    #[error("Telegram did not take the request: {0}")]
+    NotSent(String),
+    /// No answer (a timeout, a connection lost after the request went out): the message may
+    /// have been delivered. Sending again could deliver it twice.
+    #[error("Telegram's answer did not come: {0}")]
+    Ambiguous(String),
     #[error("Telegram error: {0}")]
     Other(String),
 }
@@ -48,6 +56,21 @@ pub struct Telegram {
 
 impl Telegram {
     pub fn new(token: &SecretString, api_url: &Url) -> Result<Telegram, TelegramError> {
+        Telegram::with_timeouts(
+            token,
+            api_url,
+            Duration::from_secs(30),
+            Duration::from_secs(300),
+        )
+    }
+
+    /// `request`: messages and sends by URL; `upload`: whole videos.
+    pub fn with_timeouts(
+        token: &SecretString,
+        api_url: &Url,
+        request: Duration,
+        upload: Duration,
+    ) -> Result<Telegram, TelegramError> {
         let client = |timeout: Duration| {
             teloxide::net::default_reqwest_settings()
                 .timeout(timeout)
@@ -55,11 +78,10 @@ impl Telegram {
                 .map_err(|err| TelegramError::Other(err.to_string()))
         };
         let api_url = api_url.clone();
-        let bot = Bot::with_client(token.expose_secret(), client(Duration::from_secs(30))?)
+        let bot = Bot::with_client(token.expose_secret(), client(request)?)
             .set_api_url(api_url.clone())
             .throttle(Limits::default());
-        let uploads = Bot::with_client(token.expose_secret(), client(Duration::from_secs(300))?)
-            .set_api_url(api_url);
+        let uploads = Bot::with_client(token.expose_secret(), client(upload)?).set_api_url(api_url);
         Ok(Telegram {
             bot,
             uploads,
@@ -108,6 +130,25 @@ impl Telegram {
             .send_video(ChatId(chat_id), InputFile::url(url))
             .caption(caption)
             .supports_streaming(true)
+            .await
+            .map_err(|err| self.request_error(err))?;
+        Ok(sent_video(&message))
+    }
+
+    /// A video Telegram already has, by its file id.
+    pub async fn send_video_file(
+        &self,
+        chat_id: i64,
+        file_id: &str,
+        caption: &str,
+    ) -> Result<SentVideo, TelegramError> {
+        let message = self
+            .bot
+            .send_video(
+                ChatId(chat_id),
+                InputFile::file_id(FileId(file_id.to_owned())),
+            )
+            .caption(caption)
             .await
             .map_err(|err| self.request_error(err))?;
         Ok(sent_video(&message))
@@ -174,6 +215,19 @@ impl Telegram {
             RequestError::RetryAfter(seconds) => {
                 TelegramError::RetryAfter(seconds.duration().min(MAX_RETRY_AFTER))
             }
+            RequestError::Api(ApiError::Unknown(text)) if is_server_error(&text) => {
+                TelegramError::NotSent(self.redact(&text))
+            }
+            RequestError::Network(err) if err.is_connect() => {
+                TelegramError::NotSent(self.redact(&err.to_string()))
+            }
+            // The request may have been taken: a timeout, a reset after sending, an answer
+            // that does not parse.
+            err @ (RequestError::Network(_)
+            | RequestError::Io(_)
+            | RequestError::InvalidJson { .. }) => {
+                TelegramError::Ambiguous(self.redact(&err.to_string()))
+            }
             other => TelegramError::Other(self.redact(&other.to_string())),
         }
     }
@@ -190,10 +244,23 @@ fn sent_video(message: &Message) -> SentVideo {
     }
 }
 
-/// Replaces the bot token wherever it appears (Bot API URLs are `/bot<token>/…`).
 /// The longest a `retry_after` from Telegram is obeyed at once.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// Telegram's own failures ("Internal Server Error", "Bad Gateway"): nothing was sent.
+fn is_server_error(description: &str) -> bool {
+    let text = description.to_ascii_lowercase();
+    [
+        "internal server error",
+        "bad gateway",
+        "service unavailable",
+        "gateway timeout",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// Replaces the bot token wherever it appears (Bot API URLs are `/bot<token>/…`).
 pub fn redact_token(text: &str, token: &str) -> String {
     if token.is_empty() {
         return text.to_owned();

@@ -119,6 +119,18 @@ pub fn order_summary(lang: Lang, summary: &OrderSummary, balance: Option<i64>) -
             lines.push(format!("• {reason}"));
         }
     }
+    if !summary.unconfirmed.is_empty() {
+        let numbers: Vec<String> = summary
+            .unconfirmed
+            .iter()
+            .map(|(_, seq)| seq.to_string())
+            .collect();
+        lines.push(text(
+            lang,
+            "summary.unconfirmed",
+            &[("videos", &numbers.join(", "))],
+        ));
+    }
     if let Some(balance) = balance {
         lines.push(text(
             lang,
@@ -181,6 +193,7 @@ mod tests {
             delivered: 2,
             failed: 1,
             refunded_credits: 1,
+            unconfirmed: Vec::new(),
             failures: vec![(ErrorClass::UserViolation, 1)],
         };
         assert_eq!(

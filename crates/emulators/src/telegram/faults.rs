@@ -20,6 +20,17 @@ pub(crate) fn take_method_fault(faults: &mut Vec<Fault>, method: &str) -> Option
     }
 }
 
+/// Consumes the first `LateAnswer` aimed at `method` (case-insensitively); returns its delay.
+pub(crate) fn take_late_answer(faults: &mut Vec<Fault>, method: &str) -> Option<Duration> {
+    let position = faults.iter().position(
+        |f| matches!(f, Fault::LateAnswer { method: m, .. } if m.eq_ignore_ascii_case(method)),
+    )?;
+    match faults.remove(position) {
+        Fault::LateAnswer { delay, .. } => Some(delay),
+        _ => None,
+    }
+}
+
 pub(crate) fn is_blocked(faults: &[Fault], chat_id: i64) -> bool {
     faults
         .iter()
@@ -87,6 +98,26 @@ mod tests {
         let error = take_method_fault(&mut faults, "sendMessage");
         assert_eq!(error.and_then(|e| e.retry_after), Some(3));
         assert!(take_method_fault(&mut faults, "sendMessage").is_none());
+    }
+
+    #[test]
+    fn a_late_answer_fires_once_for_its_method_only() {
+        let delay = Duration::from_millis(300);
+        let mut faults = vec![
+            Fault::ServerError {
+                method: "sendVideo".to_owned(),
+            },
+            Fault::LateAnswer {
+                method: "SendVideo".to_owned(),
+                delay,
+            },
+        ];
+        assert_eq!(take_late_answer(&mut faults, "sendMessage"), None);
+        assert_eq!(take_late_answer(&mut faults, "sendVideo"), Some(delay));
+        assert_eq!(take_late_answer(&mut faults, "sendVideo"), None);
+        // The other fault on the same method is left for the method-fault path.
+        assert_eq!(faults.len(), 1);
+        assert!(take_method_fault(&mut faults, "sendVideo").is_some());
     }
 
     #[test]

@@ -1,8 +1,21 @@
 //! A fake of the Telegram Bot API, answering what teloxide 0.17 (teloxide-core 0.13) parses.
 //!
 //! A test acts as users (`send_text`, `send_photo`, `press_button`…), which queues updates for
-//! `getUpdates`, and reads back what the bot did (`sent`, `calls`). Faults (`inject`) make the
-//! next calls fail the way Telegram does.
+//! `getUpdates`, and reads back what the bot did (`sent`, `calls`).
+//!
+//! Faults make calls fail the way Telegram does. Injected with `inject` (method names match
+//! case-insensitively; `clear_faults` drops those pending):
+//! - [`Fault::TooManyRequests`]: the next call of a method gets 429 with `retry_after`;
+//! - [`Fault::ServerError`]: the next call of a method gets 500;
+//! - [`Fault::Blocked`]: every send to a chat gets 403 "bot was blocked by the user" until
+//!   cleared;
+//! - [`Fault::RefuseVideoUrl`]: the next sendVideo by URL gets 400 "failed to get HTTP URL
+//!   content";
+//! - [`Fault::LateAnswer`]: the next call of a method takes effect at once but is answered only
+//!   after a delay, as when the answer comes after the client's timeout.
+//!
+//! And on the connection: `refuse_connections_for` refuses connects (and cuts open connections)
+//! for a while, then serves again on the same port with the state intact.
 
 mod error;
 mod faults;
@@ -72,6 +85,12 @@ pub enum Fault {
     Blocked { chat_id: i64 },
     /// The next sendVideo by URL gets 400 "Bad Request: failed to get HTTP URL content".
     RefuseVideoUrl,
+    /// The next call of `method` takes effect at once, as usual (a send is recorded in `sent`
+    /// and delivered), but its answer is written only after `delay`: Telegram accepted the send
+    /// and the answer came after the client's timeout. A client with a shorter timeout sees a
+    /// timeout (reqwest `is_timeout()`; teloxide `RequestError::Network`). The next call is
+    /// delayed whatever its answer, an error included.
+    LateAnswer { method: String, delay: Duration },
 }
 
 /// A message the bot sent, in its current (possibly edited) state.
@@ -331,6 +350,18 @@ impl TelegramEmulator {
 
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
+    }
+
+    /// Telegram unreachable: from now until `duration` has passed, a connect to the emulator's
+    /// port is refused (a reqwest error with `is_connect()`, so the request surely did not get
+    /// through; teloxide: `RequestError::Network`); then the same port and base URL serve
+    /// again, with all the state kept. The connections open before are cut when the window
+    /// opens: a request in flight on one fails as an incomplete message (reqwest `is_request()`
+    /// but not `is_connect()`: it may have taken effect), and an idle keep-alive connection is
+    /// closed, so the client's next request reconnects and is refused. Calling again during a
+    /// window extends it, never shortens it.
+    pub fn refuse_connections_for(&self, duration: Duration) {
+        self.server.refuse_connections_for(duration);
     }
 
     /// Stops the server (as dropping the handle does).

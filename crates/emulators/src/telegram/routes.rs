@@ -43,20 +43,33 @@ async fn api(
     let method = methods::canonical(&method);
     let parsed = Params::from_request(req).await;
     let recorded = parsed.as_ref().map_or_else(|_| json!({}), Params::recorded);
-    shared.lock().calls.push(RecordedCall {
-        method: method.clone(),
-        token_ok,
-        params: recorded,
-    });
+    let late = {
+        let mut st = shared.lock();
+        st.calls.push(RecordedCall {
+            method: method.clone(),
+            token_ok,
+            params: recorded,
+        });
+        faults::take_late_answer(&mut st.faults, &method)
+    };
     let result = match parsed {
         Err(error) => Err(error),
         Ok(_) if !token_ok => Err(TgError::unauthorized()),
         Ok(params) => run(&shared, &method, &params).await,
     };
-    match result {
+    let response = match result {
         Ok(value) => Json(json!({"ok": true, "result": value})).into_response(),
         Err(error) => error.into_response(),
+    };
+    if let Some(delay) = late {
+        // The call has taken effect; only its answer is held back. A client that gave up
+        // meanwhile gets nothing more, and stopping the emulator must not wait for the delay.
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.cancel.cancelled() => {}
+        }
     }
+    response
 }
 
 async fn run(shared: &Shared, method: &str, params: &Params) -> Result<Value, TgError> {

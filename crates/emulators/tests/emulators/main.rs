@@ -5,3 +5,4 @@ mod kie_access;
 mod kie_models;
 mod kie_veo;
 mod telegram;
+mod telegram_faults;

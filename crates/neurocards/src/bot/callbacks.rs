@@ -13,7 +13,8 @@ use super::{BotDialogue, Ctx, HandlerResult, TgBot};
 use crate::domain::callback::{new_nonce, Callback, MenuItem};
 use crate::domain::pricing::order_cost;
 use crate::domain::{ChatId as Chat, UserId};
-use crate::store::{NewOrder, StoreError};
+use crate::store::{NewOrder, Resend, StoreError};
+use crate::telegram::TelegramError;
 use crate::texts::{credits, text, videos, Lang};
 
 pub async fn on_callback(
@@ -119,6 +120,12 @@ async fn handle(
         Callback::MainMenu => {
             dialogue.update(State::Idle).await?;
             show_menu(bot, ctx, chat, user, lang).await?;
+        }
+        Callback::SendAgain(job) => {
+            let Some(target) = ctx.store.resend_target(job, UserId(user)).await? else {
+                return Ok(Pressed::Stale);
+            };
+            send_again(ctx, chat, lang, &target).await?;
         }
         Callback::MakeMore(order) => {
             let Some((owner, photo)) = ctx.store.order_photo(order).await? else {
@@ -263,6 +270,36 @@ async fn handle(
         }
     }
     Ok(Pressed::Done)
+}
+
+/// Sends a delivered video again: by Telegram's file id when known (free and instant), else
+/// by KIE's link while it lasts.
+async fn send_again(ctx: &Ctx, chat: ChatId, lang: Lang, target: &Resend) -> HandlerResult {
+    let caption = crate::texts::video_caption(lang, target.seq, target.video_count);
+    let sent = match (&target.file_id, &target.result_url) {
+        (Some(file_id), _) => {
+            ctx.telegram
+                .send_video_file(chat.0, file_id, &caption)
+                .await
+        }
+        (None, Some(url)) => ctx.telegram.send_video_url(chat.0, url, &caption).await,
+        (None, None) => Err(TelegramError::FileRefused("no link is stored".into())),
+    };
+    match sent {
+        Ok(video) => {
+            ctx.store
+                .confirm_delivery(target.job_id, video.message_id, video.file_id.as_deref())
+                .await?;
+        }
+        Err(err @ (TelegramError::FileRefused(_) | TelegramError::Other(_))) => {
+            tracing::warn!(job = %target.job_id, error = %err, "a video could not be sent again");
+            ctx.telegram
+                .send_text(chat.0, &text(lang, "again.gone", &[]), None)
+                .await?;
+        }
+        Err(err) => return Err(err.into()),
+    }
+    Ok(())
 }
 
 /// The template's title in `lang`, or "own prompt".

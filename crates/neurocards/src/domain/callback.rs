@@ -4,7 +4,7 @@
 //! Buttons of one step of the dialog carry that step's nonce: a button from an older message
 //! no longer matches the dialog and is refused as out of date.
 
-use super::OrderId;
+use super::{JobId, OrderId};
 
 /// The video counts a user can order.
 pub const COUNTS: [i64; 3] = [1, 3, 5];
@@ -26,6 +26,8 @@ pub enum Callback {
     MainMenu,
     /// "Make more" under an order's summary: same photo, back to the templates.
     MakeMore(OrderId),
+    /// "Send again" under a summary, for a video whose delivery Telegram did not confirm.
+    SendAgain(JobId),
     Template {
         nonce: String,
         id: String,
@@ -54,6 +56,7 @@ impl Callback {
             Callback::Menu(MenuItem::Help) => "m:help".to_owned(),
             Callback::MainMenu => "menu".to_owned(),
             Callback::MakeMore(order) => format!("more:{order}"),
+            Callback::SendAgain(job) => format!("again:{job}"),
             Callback::Template { nonce, id } => format!("t:{nonce}:{id}"),
             Callback::OwnPrompt { nonce } => format!("o:{nonce}"),
             Callback::Choice {
@@ -77,6 +80,7 @@ impl Callback {
             ["m", "help"] => Some(Callback::Menu(MenuItem::Help)),
             ["menu"] => Some(Callback::MainMenu),
             ["more", id] => canonical_id(id).map(|id| Callback::MakeMore(OrderId(id))),
+            ["again", id] => canonical_id(id).map(|id| Callback::SendAgain(JobId(id))),
             ["t", nonce, id] if is_nonce(nonce) && is_template_id(id) => Some(Callback::Template {
                 nonce: (*nonce).to_owned(),
                 id: (*id).to_owned(),
@@ -153,6 +157,7 @@ mod tests {
             Callback::Menu(MenuItem::Help),
             Callback::MainMenu,
             Callback::MakeMore(OrderId(i64::MAX)),
+            Callback::SendAgain(JobId(i64::MAX)),
             Callback::Template {
                 nonce: nonce.clone(),
                 id: "x".repeat(24),
@@ -184,6 +189,9 @@ mod tests {
             "more:0",
             "more:+5",
             "more:05",
+            "again:",
+            "again:-3",
+            "again:x",
             "menu:1",
             "x",
             "m:delete",

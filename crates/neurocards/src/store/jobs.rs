@@ -49,11 +49,23 @@ pub struct ClaimedJob {
 }
 
 /// What Telegram answered when the video was sent. `message_id` is `None` when the user
-/// could not receive it (blocked the bot).
+/// could not receive it (blocked the bot) or when the answer never came (`unconfirmed`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delivery {
     pub message_id: Option<i64>,
     pub file_id: Option<String>,
+    /// The send may or may not have reached the user: it is not repeated on its own, never
+    /// refunded, and the user can ask for the video again.
+    pub unconfirmed: bool,
+}
+
+impl Delivery {
+    pub fn unconfirmed() -> Delivery {
+        Delivery {
+            unconfirmed: true,
+            ..Delivery::default()
+        }
+    }
 }
 
 impl From<crate::telegram::SentVideo> for Delivery {
@@ -61,6 +73,7 @@ impl From<crate::telegram::SentVideo> for Delivery {
         Delivery {
             message_id: Some(sent.message_id),
             file_id: sent.file_id,
+            unconfirmed: false,
         }
     }
 }
@@ -306,11 +319,14 @@ impl Store {
 
     /// Records that the video is about to be sent: from here on the job is never generated
     /// again, so a video cannot reach the user twice.
-    pub async fn mark_delivering(&self, lease: &Lease) -> Result<(), StoreError> {
-        let update = sqlx::query("UPDATE jobs SET status = $3, updated_at = $2 WHERE id = $1")
-            .bind(lease.job_id.0)
-            .bind(self.now())
-            .bind(JobStatus::Delivering.as_str());
+    pub async fn mark_delivering(&self, lease: &Lease, result_url: &str) -> Result<(), StoreError> {
+        let update = sqlx::query(
+            "UPDATE jobs SET status = $3, result_url = $4, updated_at = $2 WHERE id = $1",
+        )
+        .bind(lease.job_id.0)
+        .bind(self.now())
+        .bind(JobStatus::Delivering.as_str())
+        .bind(result_url.to_owned());
         self.transition(
             lease,
             JobStatus::Delivering,
@@ -328,14 +344,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         let update = sqlx::query(
             "UPDATE jobs SET status = $5, tg_message_id = $2, tg_file_id = $3,
-                    locked_by = NULL, attempt_token = NULL, updated_at = $4, finished_at = $4
+                    delivery_unconfirmed = $6, locked_by = NULL, attempt_token = NULL, updated_at = $4, finished_at = $4
              WHERE id = $1",
         )
         .bind(lease.job_id.0)
         .bind(delivery.message_id)
         .bind(delivery.file_id.clone())
         .bind(self.now())
-        .bind(JobStatus::Delivered.as_str());
+        .bind(JobStatus::Delivered.as_str())
+        .bind(i64::from(delivery.unconfirmed));
         self.transition(lease, JobStatus::Delivered, "recording a delivery", update)
             .await
     }

@@ -30,7 +30,7 @@ pub use error::StoreError;
 pub use jobs::{ClaimedJob, Delivery, JobDetails, Lease, Refund};
 pub use keys::{CreateSlot, KeyHealth, KeyState};
 pub use models::ModelState;
-pub use orders::{NewOrder, OrderSummary, PlacedOrder};
+pub use orders::{NewOrder, OrderSummary, PlacedOrder, Resend};
 pub use stats::{Breach, QueueStats, WorkerStats};
 pub use users::{LedgerEntry, User};
 pub use workers::WorkerInfo;

@@ -49,6 +49,26 @@ pub struct OrderSummary {
     pub refunded_credits: i64,
     /// Failed videos by why they failed.
     pub failures: Vec<(ErrorClass, i64)>,
+    /// Videos whose send got no answer (job and its number in the order): the user may
+    /// not have them and can ask for them again.
+    pub unconfirmed: Vec<(JobId, i64)>,
+}
+
+/// What the bot needs to send a delivered video again.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Resend {
+    #[sqlx(try_from = "i64")]
+    pub job_id: JobId,
+    #[sqlx(try_from = "i64")]
+    pub chat_id: ChatId,
+    pub seq: i64,
+    pub video_count: i64,
+    #[sqlx(try_from = "String")]
+    pub language: Lang,
+    /// KIE's result link (it expires about a day after the video was made).
+    pub result_url: Option<String>,
+    /// Telegram's id of the video once it was delivered: sending it again is free.
+    pub file_id: Option<String>,
 }
 
 impl Store {
@@ -318,6 +338,17 @@ impl Store {
             failed: 0,
             refunded_credits,
             failures: Vec::new(),
+            unconfirmed: sqlx::query_as::<_, (i64, i64)>(
+                "SELECT id, seq FROM jobs WHERE order_id = $1 AND delivery_unconfirmed = 1
+                 ORDER BY seq",
+            )
+            .bind(order.0)
+            .fetch_all(&self.pool)
+            .await
+            .context(CONTEXT)?
+            .into_iter()
+            .map(|(id, seq)| (JobId(id), seq))
+            .collect(),
         };
         for row in &outcomes {
             let status: JobStatus = row
@@ -344,5 +375,49 @@ impl Store {
         }
         summary.failures.sort();
         Ok(summary)
+    }
+
+    /// A delivered video of `user`, to send again; `None` when the job is not theirs or not
+    /// delivered.
+    pub async fn resend_target(
+        &self,
+        job: JobId,
+        user: UserId,
+    ) -> Result<Option<Resend>, StoreError> {
+        sqlx::query_as(
+            "SELECT j.id AS job_id, o.chat_id, j.seq, o.video_count, o.language,
+                    j.result_url, j.tg_file_id AS file_id
+             FROM jobs j JOIN orders o ON o.id = j.order_id
+             WHERE j.id = $1 AND j.user_id = $2 AND j.status = $3",
+        )
+        .bind(job.0)
+        .bind(user.0)
+        .bind(JobStatus::Delivered.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a video to send again")
+    }
+
+    /// The user now has the video: record Telegram's ids, the delivery is confirmed.
+    pub async fn confirm_delivery(
+        &self,
+        job: JobId,
+        message_id: i64,
+        file_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET delivery_unconfirmed = 0, tg_message_id = $2,
+                    tg_file_id = COALESCE($3, tg_file_id), updated_at = $4
+             WHERE id = $1 AND status = $5",
+        )
+        .bind(job.0)
+        .bind(message_id)
+        .bind(file_id)
+        .bind(self.now())
+        .bind(JobStatus::Delivered.as_str())
+        .execute(&self.pool)
+        .await
+        .context("confirming a delivery")?;
+        Ok(())
     }
 }

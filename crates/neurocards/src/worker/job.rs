@@ -20,6 +20,9 @@ use crate::store::{ClaimedJob, CreateSlot, Delivery, StoreError};
 use crate::telegram::{TelegramError, MAX_UPLOAD_BYTES};
 use crate::texts::{self, Lang};
 
+/// The first pause before a send that did not reach Telegram is tried again; it doubles.
+const DELIVERY_RETRY_BASE: Duration = Duration::from_secs(2);
+
 /// How many times a task that succeeded without a video URL is read before it is refunded.
 const NO_URL_READS: u32 = 3;
 
@@ -92,11 +95,15 @@ impl Worker {
     async fn drive(&self, job: &ClaimedJob, stop: &CancellationToken) -> Result<End, Abort> {
         match (job.status, &job.kie_task_id, &job.kie_key_id) {
             (JobStatus::Delivering, _, _) => {
-                // The previous holder stopped while sending: the video may or may not have
-                // reached the user. Sending again could send it twice; refund instead.
-                let detail = "delivery was interrupted; not sent again";
-                self.fail(job, Failure::of(ErrorClass::Unknown, detail))
-                    .await
+                // The previous holder stopped while sending: the video may have reached the
+                // user. Sending it again could send it twice and refunding it could pay for a
+                // video the user has: it ends unconfirmed, and the summary offers to send it
+                // again.
+                tracing::warn!(job = %job.lease.job_id, "a delivery was interrupted; recorded as unconfirmed");
+                self.store
+                    .mark_delivered(&job.lease, &Delivery::unconfirmed())
+                    .await?;
+                Ok(End::Finished)
             }
             (_, Some(task_id), Some(key_id)) => self.follow(job, task_id, key_id, stop).await,
             (JobStatus::Queued, None, _) => self.submit(job, stop).await,
@@ -503,7 +510,7 @@ impl Worker {
                 None
             }
         };
-        self.store.mark_delivering(&job.lease).await?;
+        self.store.mark_delivering(&job.lease, video_url).await?;
         let lang = job.language;
         let total = job.video_count;
         let caption = texts::video_caption(lang, job.seq, total);
@@ -519,6 +526,18 @@ impl Worker {
                 self.store.mark_unreachable(job.user_id).await?;
                 Delivery::default()
             }
+            // No answer, or Telegram unavailable for longer than the patience: the video may
+            // be with the user. Not sent again, not refunded; the summary offers it again.
+            Err(
+                err @ (TelegramError::Ambiguous(_)
+                | TelegramError::NotSent(_)
+                | TelegramError::RetryAfter(_)),
+            ) => {
+                tracing::warn!(job = %job.lease.job_id, error = %err, "the delivery is unconfirmed; the user can ask for the video again");
+                Delivery::unconfirmed()
+            }
+            // Telegram answered that it will not take this video: it certainly did not
+            // arrive, so its credit comes back.
             Err(err) => {
                 let detail = format!("could not send the video to Telegram: {err}");
                 return self
@@ -531,8 +550,10 @@ impl Worker {
         Ok(End::Finished)
     }
 
-    /// By URL first; when Telegram refuses the URL, download and upload; over 50 MB, the
-    /// link. Waits and tries again when Telegram asks to slow down.
+    /// By URL first; when Telegram refuses the URL, upload the bytes; over 50 MB, the link.
+    /// Sends that certainly did not arrive (refused connections, Telegram's own errors, "slow
+    /// down") are tried again for up to `delivery_patience`; a send without an answer is not,
+    /// since it may have arrived.
     async fn send_video(
         &self,
         job: &ClaimedJob,
@@ -541,9 +562,9 @@ impl Worker {
         lang: Lang,
         total: i64,
     ) -> Result<Delivery, TelegramError> {
-        let mut tries = 0;
+        let started = tokio::time::Instant::now();
+        let mut failures: u32 = 0;
         loop {
-            tries += 1;
             let result = match self
                 .telegram
                 .send_video_url(job.chat_id.0, video.url, caption)
@@ -555,14 +576,21 @@ impl Worker {
                 }
                 other => other.map(Delivery::from),
             };
-            match result {
-                Err(TelegramError::RetryAfter(wait)) if tries < 4 => tokio::time::sleep(wait).await,
-                Err(TelegramError::Other(reason)) if tries < 3 => {
-                    tracing::warn!(job = %job.lease.job_id, %reason, "sending the video failed; trying again");
-                    tokio::time::sleep(Duration::from_secs(2 * tries)).await;
+            let wait = match &result {
+                Err(TelegramError::RetryAfter(wait)) => *wait,
+                Err(TelegramError::NotSent(_)) => {
+                    crate::domain::retry::backoff(DELIVERY_RETRY_BASE, failures.min(4), jitter())
                 }
-                other => return other,
+                _ => return result,
+            };
+            failures += 1;
+            if started.elapsed() + wait > self.settings.delivery_patience {
+                return result;
             }
+            if let Err(err) = &result {
+                tracing::warn!(job = %job.lease.job_id, error = %err, ?wait, "the video did not reach Telegram; trying again");
+            }
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -580,7 +608,7 @@ impl Worker {
             None => self
                 .download(video_url)
                 .await
-                .map_err(|err| TelegramError::Other(format!("downloading the video: {err}")))?,
+                .map_err(|err| TelegramError::NotSent(format!("downloading the video: {err}")))?,
         };
         match bytes {
             Some(bytes) => self
@@ -598,6 +626,7 @@ impl Worker {
                 Ok(Delivery {
                     message_id: Some(message_id),
                     file_id: None,
+                    unconfirmed: false,
                 })
             }
         }

@@ -46,6 +46,9 @@ pub struct WorkerSettings {
     /// On shutdown, jobs in the middle of a step get this long to finish it.
     pub shutdown_grace: Duration,
     pub max_photo_bytes: u64,
+    /// How long a video that did not reach Telegram (refused connections, Telegram's own
+    /// errors) is tried again before the delivery is left unconfirmed.
+    pub delivery_patience: Duration,
     /// When set, KIE is asked to call `<public_url>/kie/callback` besides being polled.
     pub public_url: Option<Url>,
     /// Told in Telegram about what only an operator can fix (a retired model, a refused
@@ -90,6 +93,7 @@ impl Default for WorkerSettings {
             idle_wait: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
             max_photo_bytes: 10 * 1024 * 1024,
+            delivery_patience: Duration::from_secs(5 * 60),
             public_url: None,
             admin_ids: Vec::new(),
         }

@@ -22,7 +22,17 @@ impl Worker {
         let lang = summary.language;
         let balance = self.store.balance(summary.user_id).await.ok();
         let text = texts::order_summary(lang, &summary, balance);
-        let buttons = InlineKeyboardMarkup::new(vec![vec![
+        let mut rows: Vec<Vec<InlineKeyboardButton>> = summary
+            .unconfirmed
+            .iter()
+            .map(|(job, seq)| {
+                vec![InlineKeyboardButton::callback(
+                    texts::text(lang, "button.send_again", &[("n", seq)]),
+                    Callback::SendAgain(*job).encode(),
+                )]
+            })
+            .collect();
+        rows.push(vec![
             InlineKeyboardButton::callback(
                 texts::text(lang, "button.make_more", &[]),
                 Callback::MakeMore(order).encode(),
@@ -31,7 +41,8 @@ impl Worker {
                 texts::text(lang, "button.main_menu", &[]),
                 Callback::MainMenu.encode(),
             ),
-        ]]);
+        ]);
+        let buttons = InlineKeyboardMarkup::new(rows);
         let message_id = match self
             .telegram
             .send_text(summary.chat_id.0, &text, Some(buttons))

@@ -5,3 +5,4 @@ mod bad_input;
 mod flow;
 mod models;
 pub mod rig;
+mod unconfirmed;

@@ -69,6 +69,20 @@ impl BotRig {
     }
 
     pub async fn with_worker_and_catalogue(engine: Engine, catalogue: Catalogue) -> BotRig {
+        BotRig::with_worker_options(engine, catalogue, None).await
+    }
+
+    /// The bot and a worker whose requests to Telegram time out after `timeout`.
+    pub async fn with_worker_timeout(engine: Engine, timeout: Duration) -> BotRig {
+        let catalogue = Catalogue::built_in().expect("catalogue");
+        BotRig::with_worker_options(engine, catalogue, Some(timeout)).await
+    }
+
+    async fn with_worker_options(
+        engine: Engine,
+        catalogue: Catalogue,
+        telegram_timeout: Option<Duration>,
+    ) -> BotRig {
         let mut rig = BotRig::with_catalogue(engine, catalogue).await;
         let keys = [KieKey {
             id: "KIE_API_KEY".into(),
@@ -81,7 +95,15 @@ impl BotRig {
             .expect("key pool");
         let url = url::Url::parse(&rig.kie.base_url()).expect("emulator URL");
         let kie = KieClient::new(url.clone(), url, Duration::from_secs(2)).expect("KIE client");
-        let worker = Worker::new(store, kie, pool, rig.sender(), fast_settings()).expect("worker");
+        let sender = match telegram_timeout {
+            Some(timeout) => {
+                let token = SecretString::from(rig.telegram.token());
+                let api = url::Url::parse(&rig.telegram.base_url()).expect("emulator URL");
+                Telegram::with_timeouts(&token, &api, timeout, timeout).expect("Telegram client")
+            }
+            None => rig.sender(),
+        };
+        let worker = Worker::new(store, kie, pool, sender, fast_settings()).expect("worker");
         let stop = CancellationToken::new();
         let handle = tokio::spawn({
             let stop = stop.clone();

@@ -193,7 +193,9 @@ impl Case<'_> {
     async fn deliver(&self, lease: &Lease) -> Result<(), StoreError> {
         self.store.mark_submit_started(lease).await?;
         self.store.record_task(lease, "task", "key").await?;
-        self.store.mark_delivering(lease).await?;
+        self.store
+            .mark_delivering(lease, "https://kie/v.mp4")
+            .await?;
         self.store.mark_delivered(lease, &Delivery::default()).await
     }
 

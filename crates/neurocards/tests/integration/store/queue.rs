@@ -207,7 +207,10 @@ async fn a_job_moves_only_forward_through_its_phases(engine: Engine) {
         .record_task(lease, "task-1", "KIE_API_KEY")
         .await
         .unwrap();
-    db.store.mark_delivering(lease).await.unwrap();
+    db.store
+        .mark_delivering(lease, "https://kie/v.mp4")
+        .await
+        .unwrap();
     let retry = db
         .store
         .schedule_retry(lease, Duration::ZERO, ErrorClass::Temporary, "late")
@@ -225,6 +228,7 @@ async fn a_job_moves_only_forward_through_its_phases(engine: Engine) {
     let delivery = Delivery {
         message_id: Some(555),
         file_id: Some("video-file-id".to_owned()),
+        unconfirmed: false,
     };
     db.store.mark_delivered(lease, &delivery).await.unwrap();
 

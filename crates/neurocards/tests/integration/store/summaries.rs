@@ -22,7 +22,10 @@ async fn the_summary_is_claimed_once_and_only_after_every_job_ended(engine: Engi
             .record_task(&job.lease, "task", "key")
             .await
             .unwrap();
-        db.store.mark_delivering(&job.lease).await.unwrap();
+        db.store
+            .mark_delivering(&job.lease, "https://kie/v.mp4")
+            .await
+            .unwrap();
         db.store
             .mark_delivered(&job.lease, &Delivery::default())
             .await

@@ -50,7 +50,10 @@ async fn a_dead_workers_job_goes_to_a_live_one_with_its_task_id(engine: Engine) 
         .fail_job(&job.lease, ErrorClass::Unknown, "late")
         .await;
     assert!(matches!(late, Err(StoreError::StaleLease(_))), "{late:?}");
-    let late = db.store.mark_delivering(&job.lease).await;
+    let late = db
+        .store
+        .mark_delivering(&job.lease, "https://kie/v.mp4")
+        .await;
     assert!(matches!(late, Err(StoreError::StaleLease(_))), "{late:?}");
     let beat = db.store.heartbeat(&dying).await;
     assert!(
@@ -58,7 +61,10 @@ async fn a_dead_workers_job_goes_to_a_live_one_with_its_task_id(engine: Engine) 
         "{beat:?}"
     );
 
-    db.store.mark_delivering(&resumed[0].lease).await.unwrap();
+    db.store
+        .mark_delivering(&resumed[0].lease, "https://kie/v.mp4")
+        .await
+        .unwrap();
     db.store
         .mark_delivered(&resumed[0].lease, &Delivery::default())
         .await

@@ -15,6 +15,8 @@ use crate::harness::default_spec;
 crate::both_engines!(
     a_success_without_a_url_is_refunded_without_a_second_task,
     a_job_resumed_after_its_deadline_asks_kie_and_delivers,
+    telegram_refusing_connections_delays_the_video_but_delivers_it_once,
+    a_job_interrupted_while_delivering_is_kept_unconfirmed_not_refunded,
 );
 
 async fn a_success_without_a_url_is_refunded_without_a_second_task(engine: Engine) {
@@ -97,6 +99,98 @@ async fn a_job_resumed_after_its_deadline_asks_kie_and_delivers(engine: Engine) 
         rig.store().balance(user).await.unwrap(),
         2,
         "charged, not refunded"
+    );
+    rig.assert_sound().await;
+}
+
+async fn telegram_refusing_connections_delays_the_video_but_delivers_it_once(engine: Engine) {
+    let kie = emulators::kie::KieConfig {
+        stage_delay: Duration::from_millis(700),
+        ..super::rig::one_account()
+    };
+    let mut rig = Rig::with(
+        engine,
+        kie,
+        super::rig::fast_settings(),
+        neurocards::store::StoreOptions::default(),
+    )
+    .await;
+    let user = rig.user(804, 3, "en").await;
+    let placed = rig.order(user, 1, "a mug").await;
+    rig.spawn_worker().await;
+    // Once the task runs, Telegram goes away for a while: the finished video meets it down.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while rig.kie.tasks().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no task was created");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Longer than three quick tries: the old policy gave up and refunded after 6 s.
+    rig.telegram.refuse_connections_for(Duration::from_secs(10));
+    rig.wait_until_summarised(placed.order_id, Duration::from_secs(40))
+        .await;
+    let job = rig.store().job(placed.job_ids[0]).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Delivered);
+    assert!(
+        job.tg_message_id.is_some(),
+        "confirmed once Telegram was back: {job:?}"
+    );
+    assert_eq!(rig.videos(user.0).len(), 1, "delivered exactly once");
+    assert_eq!(rig.store().balance(user).await.unwrap(), 2);
+    rig.assert_sound().await;
+}
+
+async fn a_job_interrupted_while_delivering_is_kept_unconfirmed_not_refunded(engine: Engine) {
+    let mut rig = Rig::start(engine).await;
+    let user = rig.user(805, 3, "en").await;
+    let placed = rig.order(user, 1, "a mug").await;
+    // A worker got as far as sending, then stopped (a deploy, a crash): whether the user
+    // has the video is unknown.
+    let gone = crate::harness::worker(rig.store(), "gone-worker").await;
+    let job = rig.store().claim_jobs(&gone, 1).await.unwrap().remove(0);
+    rig.store().mark_submit_started(&job.lease).await.unwrap();
+    rig.store()
+        .record_task(&job.lease, "task_gone", "key-test-key")
+        .await
+        .unwrap();
+    rig.store()
+        .mark_delivering(&job.lease, "https://kie.example/v.mp4")
+        .await
+        .unwrap();
+    rig.store().release_job(&job.lease).await.unwrap();
+
+    rig.spawn_worker().await;
+    rig.wait_until_summarised(placed.order_id, Duration::from_secs(20))
+        .await;
+    let details = rig.store().job(placed.job_ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        details.status,
+        JobStatus::Delivered,
+        "never refunded: {details:?}"
+    );
+    assert!(
+        details.ledger.is_empty(),
+        "no refund row: {:?}",
+        details.ledger
+    );
+    assert_eq!(rig.store().balance(user).await.unwrap(), 2);
+    assert!(
+        rig.videos(user.0).is_empty(),
+        "not sent a second time on its own"
+    );
+    let summary = rig.summaries(user.0).pop().expect("a summary");
+    assert!(
+        summary
+            .text
+            .as_deref()
+            .is_some_and(|text| text.contains("did not confirm the delivery of video 1")),
+        "{summary:?}"
+    );
+    assert!(
+        summary
+            .buttons()
+            .iter()
+            .any(|(_, data)| data == &format!("again:{}", placed.job_ids[0])),
+        "{summary:?}"
     );
     rig.assert_sound().await;
 }

@@ -52,6 +52,7 @@ pub fn fast_settings() -> WorkerSettings {
         idle_wait: Duration::from_millis(50),
         shutdown_grace: Duration::from_secs(5),
         max_photo_bytes: 10 * 1024 * 1024,
+        delivery_patience: Duration::from_secs(30),
         public_url: None,
         admin_ids: vec![ADMIN_ID],
     }
