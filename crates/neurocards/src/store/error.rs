@@ -57,6 +57,34 @@ impl From<UnknownJobStatus> for StoreError {
 }
 
 impl StoreError {
+    /// True when the database could not be reached or was busy: the same write may well
+    /// succeed a little later (a restart, a failover, a long SQLite write lock).
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Database { source, .. } = self else {
+            return false;
+        };
+        match source {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                // SQLite: BUSY, LOCKED. PostgreSQL: connection exceptions, shutdowns, too many
+                // connections, serialization failures and deadlocks.
+                matches!(
+                    code.as_ref(),
+                    "5" | "6" | "517" | "262" | "53300" | "40001" | "40P01"
+                ) || code.starts_with("08")
+                    || code.starts_with("57P")
+                    || db.message().contains("database is locked")
+            }
+            _ => false,
+        }
+    }
+
     /// True when the database refused a write because of the named unique index or
     /// constraint.
     pub fn violates(&self, constraint: &str) -> bool {

@@ -1,7 +1,8 @@
 //! Worker liveness: one heartbeat per process, and the takeover of a dead worker's jobs.
 
-use super::{ResultExt, Store, StoreError};
+use super::{Lease, ResultExt, Store, StoreError};
 use crate::clock::millis_of;
+use crate::domain::JobId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerInfo {
@@ -119,6 +120,24 @@ impl Store {
 
     /// A clean stop: hands every job the worker holds back to the queue at once (instead
     /// of after `worker_dead_after`) and removes the worker. Returns how many jobs it held.
+    /// The leases the database says `worker` holds.
+    pub async fn held_jobs(&self, worker: &str) -> Result<Vec<Lease>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, attempt_token FROM jobs WHERE locked_by = $1 AND attempt_token IS NOT NULL",
+        )
+        .bind(worker)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing a worker's jobs")?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, token)| Lease {
+                job_id: JobId(id),
+                token,
+            })
+            .collect())
+    }
+
     pub async fn deregister_worker(&self, worker: &str) -> Result<u64, StoreError> {
         const CONTEXT: &str = "deregistering a worker";
         let now = self.now();

@@ -75,7 +75,12 @@ impl Failure {
 }
 
 impl Worker {
-    pub(super) async fn run_job(self: Arc<Self>, job: ClaimedJob, stop: CancellationToken) {
+    pub(super) async fn run_job(
+        self: Arc<Self>,
+        job: ClaimedJob,
+        stop: CancellationToken,
+        _running: super::held::RunningGuard,
+    ) {
         let job_id = job.lease.job_id;
         match self.drive(&job, &stop).await {
             Ok(End::Finished) => self.summarize(job.order_id).await,
@@ -85,7 +90,12 @@ impl Worker {
             }
             Err(Abort::Store(err)) => {
                 tracing::error!(job = %job_id, error = %err, "database error; handing the job back");
-                if let Err(err) = self.store.release_job(&job.lease).await {
+                if let Err(err) = self
+                    .persist(job.lease.job_id, "release_job", || {
+                        self.store.release_job(&job.lease)
+                    })
+                    .await
+                {
                     tracing::error!(job = %job_id, error = %err, "could not hand the job back");
                 }
             }
@@ -100,9 +110,11 @@ impl Worker {
                 // video the user has: it ends unconfirmed, and the summary offers to send it
                 // again.
                 tracing::warn!(job = %job.lease.job_id, "a delivery was interrupted; recorded as unconfirmed");
-                self.store
-                    .mark_delivered(&job.lease, &Delivery::unconfirmed())
-                    .await?;
+                let unconfirmed = Delivery::unconfirmed();
+                self.persist(job.lease.job_id, "mark_delivered", || {
+                    self.store.mark_delivered(&job.lease, &unconfirmed)
+                })
+                .await?;
                 Ok(End::Finished)
             }
             (_, Some(task_id), Some(key_id)) => self.follow(job, task_id, key_id, stop).await,
@@ -149,7 +161,7 @@ impl Worker {
             let rest = Duration::from_millis(u64::try_from(usable_at - self.now()).unwrap_or(0));
             tokio::select! {
                 _ = stop.cancelled() => {
-                    self.store.release_job(&job.lease).await?;
+                    self.persist(job.lease.job_id, "release_job", || self.store.release_job(&job.lease)).await?;
                     return Ok(End::Released);
                 }
                 _ = tokio::time::sleep(rest) => {}
@@ -178,10 +190,18 @@ impl Worker {
         };
 
         let Some(slot) = self.wait_for_create_slot(&key, stop).await? else {
-            self.store.release_job(&job.lease).await?;
+            self.persist(job.lease.job_id, "release_job", || {
+                self.store.release_job(&job.lease)
+            })
+            .await?;
             return Ok(End::Released);
         };
-        if let Err(err) = self.store.mark_submit_started(&job.lease).await {
+        if let Err(err) = self
+            .persist(job.lease.job_id, "mark_submit_started", || {
+                self.store.mark_submit_started(&job.lease)
+            })
+            .await
+        {
             // Nothing was sent: the slot is free again once settled.
             let _ = self.store.settle_create_slot(slot).await;
             return Err(err.into());
@@ -193,20 +213,28 @@ impl Worker {
             .map(|base| format!("{}/kie/callback", base.as_str().trim_end_matches('/')));
         let request = spec.create_request(&job.prompt, &image_url, callback.as_deref());
         let created = self.kie.create_task(&key.secret, &request).await;
-        if let Err(err) = self.store.settle_create_slot(slot).await {
-            // The slot then counts as in flight a little longer: slower, never over.
-            tracing::warn!(job = %job.lease.job_id, error = %err, "could not settle a create slot");
-        }
         match created {
             Ok(task_id) => {
                 // Stored before anything else: a worker taking over follows this task.
-                self.store
-                    .record_task(&job.lease, &task_id, &key.id)
-                    .await?;
+                self.persist(job.lease.job_id, "record_task", || {
+                    self.store.record_task(&job.lease, &task_id, &key.id)
+                })
+                .await?;
+                self.settle_slot(job, slot).await;
                 tracing::info!(job = %job.lease.job_id, task = %task_id, key = %key.id, "task created");
                 self.follow(job, &task_id, &key.id, stop).await
             }
-            Err(failure) => self.kie_failed(job, &key, failure).await,
+            Err(failure) => {
+                self.settle_slot(job, slot).await;
+                self.kie_failed(job, &key, failure).await
+            }
+        }
+    }
+
+    async fn settle_slot(&self, job: &ClaimedJob, slot: i64) {
+        if let Err(err) = self.store.settle_create_slot(slot).await {
+            // The slot then counts as in flight a little longer: slower, never over.
+            tracing::warn!(job = %job.lease.job_id, error = %err, "could not settle a create slot");
         }
     }
 
@@ -298,7 +326,10 @@ impl Worker {
             Polled::Video(url) => self.deliver(job, &url).await,
             Polled::Failed(failure) => self.failed_attempt(job, Some(&key), failure).await,
             Polled::Stopped => {
-                self.store.release_job(&job.lease).await?;
+                self.persist(job.lease.job_id, "release_job", || {
+                    self.store.release_job(&job.lease)
+                })
+                .await?;
                 Ok(End::Released)
             }
         }
@@ -458,9 +489,15 @@ impl Worker {
                     job = %job.lease.job_id, class = %failure.verdict.class, attempt = failed_before + 1,
                     delay = ?delay, error = %failure.detail, "attempt failed; retrying"
                 );
-                self.store
-                    .schedule_retry(&job.lease, delay, failure.verdict.class, &failure.detail)
-                    .await?;
+                self.persist(job.lease.job_id, "schedule_retry", || {
+                    self.store.schedule_retry(
+                        &job.lease,
+                        delay,
+                        failure.verdict.class,
+                        &failure.detail,
+                    )
+                })
+                .await?;
                 Ok(End::Retrying)
             }
             Decision::Refund => self.fail(job, failure).await,
@@ -471,8 +508,9 @@ impl Worker {
     async fn fail(&self, job: &ClaimedJob, failure: Failure) -> Result<End, Abort> {
         let class = failure.verdict.class;
         let refund = self
-            .store
-            .fail_job(&job.lease, class, &failure.detail)
+            .persist(job.lease.job_id, "fail_job", || {
+                self.store.fail_job(&job.lease, class, &failure.detail)
+            })
             .await?;
         let level_is_error = matches!(class, ErrorClass::Billing | ErrorClass::Unknown);
         if level_is_error {
@@ -510,7 +548,10 @@ impl Worker {
                 None
             }
         };
-        self.store.mark_delivering(&job.lease, video_url).await?;
+        self.persist(job.lease.job_id, "mark_delivering", || {
+            self.store.mark_delivering(&job.lease, video_url)
+        })
+        .await?;
         let lang = job.language;
         let total = job.video_count;
         let caption = texts::video_caption(lang, job.seq, total);
@@ -523,7 +564,10 @@ impl Worker {
             Ok(delivery) => delivery,
             Err(TelegramError::Unreachable) => {
                 tracing::info!(job = %job.lease.job_id, "the user blocked the bot; the video stays undelivered");
-                self.store.mark_unreachable(job.user_id).await?;
+                self.persist(job.lease.job_id, "mark_unreachable", || {
+                    self.store.mark_unreachable(job.user_id)
+                })
+                .await?;
                 Delivery::default()
             }
             // No answer, or Telegram unavailable for longer than the patience: the video may
@@ -545,7 +589,10 @@ impl Worker {
                     .await;
             }
         };
-        self.store.mark_delivered(&job.lease, &delivery).await?;
+        self.persist(job.lease.job_id, "mark_delivered", || {
+            self.store.mark_delivered(&job.lease, &delivery)
+        })
+        .await?;
         tracing::info!(job = %job.lease.job_id, message = ?delivery.message_id, "video delivered");
         Ok(End::Finished)
     }

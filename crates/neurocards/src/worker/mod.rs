@@ -6,7 +6,9 @@
 //! summaries of finished orders whose last worker died first.
 
 mod alerts;
+mod held;
 mod job;
+mod persist;
 mod photos;
 pub mod polling;
 mod summary;
@@ -115,6 +117,8 @@ pub struct Worker {
     /// Operator problems this process has already told the admins about.
     pub(crate) alerted: std::sync::Mutex<std::collections::HashSet<&'static str>>,
     pub(crate) photos: photos::PhotoCache,
+    /// The jobs this process is working on, to find held jobs nobody works on.
+    pub(crate) running: held::Running,
 }
 
 impl Worker {
@@ -142,6 +146,7 @@ impl Worker {
             downloads,
             alerted: std::sync::Mutex::default(),
             photos: photos::PhotoCache::default(),
+            running: held::Running::default(),
         }))
     }
 
@@ -172,7 +177,8 @@ impl Worker {
                     Ok(batch) => {
                         claimed = batch.len();
                         for job in batch {
-                            jobs.spawn(self.clone().run_job(job, job_stop.clone()));
+                            let running = self.running.enter(job.lease.job_id);
+                            jobs.spawn(self.clone().run_job(job, job_stop.clone(), running));
                         }
                     }
                     Err(err) => tracing::error!(error = %err, "claiming jobs failed"),
@@ -233,6 +239,7 @@ impl Worker {
         if let Err(err) = self.keys.sync().await {
             tracing::warn!(error = %err, "reading key health failed");
         }
+        self.release_orphans().await;
         self.sweep_summaries().await;
     }
 

@@ -5,5 +5,6 @@ mod harness;
 
 mod bot;
 mod kie_client;
+mod proxy;
 mod store;
 mod worker;

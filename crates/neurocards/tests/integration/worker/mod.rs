@@ -6,6 +6,7 @@ mod delivery;
 mod faults;
 mod happy_path;
 mod models;
+mod outage;
 pub mod rig;
 mod scale;
 mod takeover;

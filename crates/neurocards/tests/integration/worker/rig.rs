@@ -135,7 +135,11 @@ impl Rig {
     }
 
     pub async fn build_worker(&self) -> Arc<Worker> {
-        let store = self.db.store.clone();
+        self.build_worker_on(self.db.store.clone()).await
+    }
+
+    /// A worker that reaches the database through `store` (a proxy a test can cut, say).
+    pub async fn build_worker_on(&self, store: Store) -> Arc<Worker> {
         // Well below the emulator's 10 per second: a loaded test machine bunches requests,
         // and a worker learns that another joined only at its next heartbeat.
         let pool = KeyPool::start(&self.keys, 6, store.clone())

@@ -1,0 +1,117 @@
+//! The database goes away for 30 s while an order's three tasks generate (PostgreSQL: every
+//! connection cut and new ones refused; SQLite: another process holds the write lock). When it
+//! is back, every video arrives exactly once, nothing is created twice, the balance is down by
+//! exactly the order, one summary is sent, and the worker was never declared dead.
+
+use std::time::Duration;
+
+use neurocards::config::DatabaseUrl;
+use neurocards::domain::JobStatus;
+use neurocards::store::{Engine, Store, StoreOptions};
+use sqlx::{AnyConnection, Connection, Executor};
+
+use super::rig::{fast_settings, one_account, Rig};
+use crate::proxy::TcpProxy;
+
+crate::both_engines!(a_thirty_second_database_outage_loses_and_doubles_nothing);
+
+const OUTAGE: Duration = Duration::from_secs(30);
+
+async fn a_thirty_second_database_outage_loses_and_doubles_nothing(engine: Engine) {
+    let kie = emulators::kie::KieConfig {
+        // The tasks finish while the database is away.
+        stage_delay: Duration::from_secs(2),
+        ..one_account()
+    };
+    let mut rig = Rig::with(engine, kie, fast_settings(), StoreOptions::default()).await;
+    let user = rig.user(901, 5, "en").await;
+    let placed = rig.order(user, 3, "a mug on a table").await;
+
+    let proxy = match engine {
+        Engine::Postgres => Some(proxied(&rig).await),
+        Engine::Sqlite => None,
+    };
+    let worker = match &proxy {
+        Some((_, store)) => rig.build_worker_on(store.clone()).await,
+        None => rig.build_worker().await,
+    };
+    rig.spawn_built(worker);
+    let started = std::time::Instant::now();
+    while rig.kie.tasks().len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the tasks were not created"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    match &proxy {
+        Some((proxy, _)) => proxy.cut_for(OUTAGE),
+        None => hold_sqlite_write_lock(&rig.db.url(), OUTAGE).await,
+    }
+    if proxy.is_some() {
+        tokio::time::sleep(OUTAGE).await;
+    }
+
+    rig.wait_until_summarised(placed.order_id, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        rig.job_statuses(placed.order_id).await,
+        [JobStatus::Delivered; 3]
+    );
+    assert_eq!(rig.videos(user.0).len(), 3, "each video exactly once");
+    assert_eq!(rig.kie.create_task_calls(), 3, "no second task");
+    assert_eq!(
+        rig.store().balance(user).await.unwrap(),
+        2,
+        "down by exactly 3"
+    );
+    assert_eq!(rig.summaries(user.0).len(), 1, "one summary");
+    assert_eq!(
+        rig.store().live_workers().await.unwrap(),
+        1,
+        "the worker was never declared dead"
+    );
+    for job in &placed.job_ids {
+        let details = rig.store().job(*job).await.unwrap().unwrap();
+        assert!(details.tg_message_id.is_some(), "confirmed: {details:?}");
+        assert_eq!(details.attempts, 0, "never retried: {details:?}");
+    }
+    rig.assert_sound().await;
+}
+
+/// A store that reaches PostgreSQL through a proxy the test can cut.
+async fn proxied(rig: &Rig) -> (TcpProxy, Store) {
+    let direct = url::Url::parse(&rig.db.url()).expect("a database URL");
+    let host = direct.host_str().unwrap_or("127.0.0.1");
+    let port = direct.port().unwrap_or(5432);
+    let target = tokio::net::lookup_host((host, port))
+        .await
+        .expect("the database's address")
+        .next()
+        .expect("an address");
+    let proxy = TcpProxy::start(target).await;
+    let mut through = direct.clone();
+    through.set_host(Some("127.0.0.1")).expect("a host");
+    through.set_port(Some(proxy.addr().port())).expect("a port");
+    let url = DatabaseUrl::parse(through.as_str()).expect("a valid URL");
+    let store = Store::connect(&url, StoreOptions::default())
+        .await
+        .expect("connecting through the proxy");
+    (proxy, store)
+}
+
+/// Another process takes SQLite's write lock and keeps it for `duration`.
+async fn hold_sqlite_write_lock(url: &str, duration: Duration) {
+    let mut conn = AnyConnection::connect(url)
+        .await
+        .expect("a second connection");
+    conn.execute("BEGIN IMMEDIATE")
+        .await
+        .expect("taking the write lock");
+    tokio::time::sleep(duration).await;
+    conn.execute("ROLLBACK")
+        .await
+        .expect("releasing the write lock");
+    let _ = conn.close().await;
+}
