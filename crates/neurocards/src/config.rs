@@ -130,6 +130,8 @@ pub struct Config {
     pub kie_user_agent: String,
     pub free_credits: i64,
     pub max_photo_mb: u64,
+    /// On SIGTERM, how long jobs in the middle of a send get to finish it.
+    pub shutdown_grace: Duration,
     pub kie: KieLimits,
 }
 
@@ -241,6 +243,7 @@ impl Config {
                 "a whole number of credits, 0 or more",
                 |s| s.parse::<i64>().ok().filter(|n| *n >= 0),
             )?,
+            shutdown_grace: vars.duration("SHUTDOWN_GRACE", Duration::from_secs(60))?,
             max_photo_mb: vars.parse(
                 "MAX_PHOTO_MB",
                 10,

@@ -61,7 +61,8 @@ pub async fn run_bot(config: &Config, store: Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The default deployment: the dialog, the worker pool and the HTTP server in one process.
+/// The default deployment: the dialog, the worker pool and the HTTP server in one process,
+/// living and dying together.
 pub async fn run_all(config: &Config, store: Store) -> anyhow::Result<()> {
     let bot = build_bot(config, store.clone()).await?;
     let worker = build_worker(config, store.clone()).await?;
@@ -72,20 +73,39 @@ pub async fn run_all(config: &Config, store: Store) -> anyhow::Result<()> {
         .clone()
         .map(crate::http::callback_auth::CallbackAuth::new);
     let router = crate::http::router(store, worker.wakeups(), callback_auth);
-    let http = tokio::spawn(crate::http::serve(
-        config.http_addr,
-        router,
-        shutdown.clone(),
-    ));
-    let working = tokio::spawn(Arc::clone(&worker).run(shutdown.clone()));
-    bot.run(shutdown.clone()).await;
-    shutdown.cancel();
-    working
-        .await
-        .context("the worker task")?
-        .context("running the worker")?;
-    http.await
-        .context("the http task")?
-        .context("serving http")?;
-    Ok(())
+    let http = tokio::spawn({
+        let (addr, shutdown) = (config.http_addr, shutdown.clone());
+        async move {
+            crate::http::serve(addr, router, shutdown)
+                .await
+                .with_context(|| format!("serving HTTP on {addr} (HTTP_ADDR)"))
+        }
+    });
+    let working = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            Arc::clone(&worker)
+                .run(shutdown)
+                .await
+                .context("running the worker")
+        }
+    });
+    let chatting = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            bot.run(shutdown).await;
+            Ok(())
+        }
+    });
+    let stop_within = config.shutdown_grace + Duration::from_secs(15);
+    super::supervise::supervise(
+        shutdown,
+        vec![
+            ("bot", chatting),
+            ("worker", working),
+            ("http server", http),
+        ],
+        stop_within,
+    )
+    .await
 }

@@ -3,7 +3,8 @@
 pub mod admin;
 mod bot;
 mod demo;
-pub mod worker;
+mod supervise;
+mod worker;
 
 use std::process::ExitCode;
 

@@ -74,6 +74,7 @@ impl WorkerSettings {
             create_limit: config.kie.create_limit,
             create_window: config.kie.create_window,
             max_photo_bytes: config.max_photo_mb * 1024 * 1024,
+            shutdown_grace: config.shutdown_grace,
             public_url: config.public_url.clone(),
             admin_ids: config.admin_ids.clone(),
             ..WorkerSettings::default()
@@ -93,7 +94,7 @@ impl Default for WorkerSettings {
             rate_limit_rest: Duration::from_secs(30),
             heartbeat_every: Duration::from_secs(30),
             idle_wait: Duration::from_secs(1),
-            shutdown_grace: Duration::from_secs(20),
+            shutdown_grace: Duration::from_secs(60),
             max_photo_bytes: 10 * 1024 * 1024,
             delivery_patience: Duration::from_secs(5 * 60),
             public_url: None,
