@@ -196,6 +196,16 @@ impl Worker {
             .await?;
             return Ok(End::Released);
         };
+        // A stop that came while the slot was being taken: no new paid task now; the next
+        // process creates it.
+        if stop.is_cancelled() {
+            self.settle_slot(job, slot).await;
+            self.persist(job.lease.job_id, "release_job", || {
+                self.store.release_job(&job.lease)
+            })
+            .await?;
+            return Ok(End::Released);
+        }
         if let Err(err) = self
             .persist(job.lease.job_id, "mark_submit_started", || {
                 self.store.mark_submit_started(&job.lease)
@@ -247,6 +257,9 @@ impl Worker {
         let limit = self.settings.create_limit;
         let window = self.settings.create_window;
         loop {
+            if stop.is_cancelled() {
+                return Ok(None);
+            }
             let wait = match self
                 .store
                 .take_create_slot(&key.account, limit, window)

@@ -17,6 +17,7 @@ crate::both_engines!(
     a_job_resumed_after_its_deadline_asks_kie_and_delivers,
     telegram_refusing_connections_delays_the_video_but_delivers_it_once,
     a_job_interrupted_while_delivering_is_kept_unconfirmed_not_refunded,
+    a_stopped_worker_creates_no_new_task_and_the_next_one_finishes_the_order,
 );
 
 async fn a_success_without_a_url_is_refunded_without_a_second_task(engine: Engine) {
@@ -192,5 +193,62 @@ async fn a_job_interrupted_while_delivering_is_kept_unconfirmed_not_refunded(eng
             .any(|(_, data)| data == &format!("again:{}", placed.job_ids[0])),
         "{summary:?}"
     );
+    rig.assert_sound().await;
+}
+
+async fn a_stopped_worker_creates_no_new_task_and_the_next_one_finishes_the_order(engine: Engine) {
+    // One create per 3 s: when the worker is stopped, two videos still wait for a slot.
+    let kie = emulators::kie::KieConfig {
+        create_limit: 1,
+        create_window: Duration::from_secs(3),
+        stage_delay: Duration::from_millis(300),
+        ..super::rig::one_account()
+    };
+    let settings = neurocards::worker::WorkerSettings {
+        create_limit: 1,
+        create_window: Duration::from_secs(3),
+        ..super::rig::fast_settings()
+    };
+    let mut rig = Rig::with(
+        engine,
+        kie,
+        settings,
+        neurocards::store::StoreOptions::default(),
+    )
+    .await;
+    let user = rig.user(806, 3, "en").await;
+    let placed = rig.order(user, 3, "a mug").await;
+    let first = rig.spawn_worker().await;
+    let started = std::time::Instant::now();
+    while rig.kie.create_task_calls() < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no task was created"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rig.stop_worker(first).await;
+    let creates_at_stop = rig.kie.create_task_calls();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        rig.kie.create_task_calls(),
+        creates_at_stop,
+        "no createTask after the stop"
+    );
+
+    rig.spawn_worker().await;
+    rig.wait_until_summarised(placed.order_id, Duration::from_secs(40))
+        .await;
+    assert_eq!(
+        rig.job_statuses(placed.order_id).await,
+        [JobStatus::Delivered; 3]
+    );
+    assert_eq!(
+        rig.kie.create_task_calls(),
+        3,
+        "one task per video, none twice"
+    );
+    assert_eq!(rig.videos(user.0).len(), 3);
+    assert_eq!(rig.store().balance(user).await.unwrap(), 0);
     rig.assert_sound().await;
 }
