@@ -193,7 +193,7 @@ impl Config {
                 "a whole number of jobs of at least 1",
                 |s| s.parse::<u32>().ok().filter(|n| *n >= 1),
             )?,
-            worker_dead_after: vars.duration("WORKER_DEAD_AFTER", Duration::from_secs(90))?,
+            worker_dead_after: vars.duration("WORKER_DEAD_AFTER", Duration::from_secs(30))?,
         };
         Ok(Config {
             database_url,
@@ -399,7 +399,7 @@ mod tests {
         assert_eq!(config.database_url.expose(), DEFAULT_DATABASE_URL);
         assert_eq!(config.database_url.engine(), Engine::Sqlite);
         assert_eq!(config.store.per_user_active_limit, 5);
-        assert_eq!(config.store.worker_dead_after, Duration::from_secs(90));
+        assert_eq!(config.store.worker_dead_after, Duration::from_secs(30));
         assert_eq!(config.worker_concurrency, 100);
         assert_eq!(config.poll_timeout, Duration::from_secs(1800));
         assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");

@@ -8,6 +8,7 @@
 mod alerts;
 mod held;
 mod job;
+mod liveness;
 mod persist;
 mod photos;
 pub mod polling;
@@ -92,7 +93,7 @@ impl Default for WorkerSettings {
             create_limit: 20,
             create_window: Duration::from_secs(10),
             rate_limit_rest: Duration::from_secs(30),
-            heartbeat_every: Duration::from_secs(30),
+            heartbeat_every: Duration::from_secs(10),
             idle_wait: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(60),
             max_photo_bytes: 10 * 1024 * 1024,
@@ -120,6 +121,7 @@ pub struct Worker {
     pub(crate) photos: photos::PhotoCache,
     /// The jobs this process is working on, to find held jobs nobody works on.
     pub(crate) running: held::Running,
+    pub(crate) liveness: liveness::Liveness,
 }
 
 impl Worker {
@@ -148,6 +150,7 @@ impl Worker {
             alerted: std::sync::Mutex::default(),
             photos: photos::PhotoCache::default(),
             running: held::Running::default(),
+            liveness: liveness::Liveness::default(),
         }))
     }
 
@@ -164,7 +167,14 @@ impl Worker {
     /// queue at once.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), StoreError> {
         self.store.register_worker(&self.info).await?;
+        self.liveness.beat(self.now());
         tracing::info!(worker = %self.info.id, concurrency = self.settings.concurrency, "worker started");
+        let beating_stop = CancellationToken::new();
+        // The heartbeat dies with this loop, however it ends: a worker whose loop is gone
+        // must look dead to the others.
+        let beating = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+            Arc::clone(&self).keep_beating(beating_stop.clone()),
+        ));
         let mut jobs = JoinSet::new();
         let mut housekeeping = tokio::time::interval(self.settings.heartbeat_every);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -207,29 +217,35 @@ impl Worker {
         if drained.is_err() {
             jobs.abort_all();
         }
+        beating_stop.cancel();
+        let _ = beating.await;
         let handed_back = self.store.deregister_worker(&self.info.id).await?;
         tracing::info!(worker = %self.info.id, handed_back, "worker stopped");
         Ok(())
     }
 
     async fn housekeeping(self: &Arc<Self>, jobs: &mut JoinSet<()>) {
-        match self.store.heartbeat(&self.info.id).await {
-            Ok(()) => {}
-            Err(StoreError::WorkerPresumedDead(_)) => {
-                // Our leases were handed to others while we were silent: drop every job and
-                // come back as a fresh worker.
-                tracing::error!(worker = %self.info.id, "presumed dead by the others; dropping all jobs");
-                jobs.abort_all();
-                if let Err(err) = self.store.register_worker(&self.info).await {
-                    tracing::error!(error = %err, "registering again failed");
+        if self.liveness.take_presumed_dead() {
+            // Our leases were handed to others while we were silent: drop every job and
+            // come back as a fresh worker.
+            tracing::error!(worker = %self.info.id, "presumed dead by the others; dropping all jobs");
+            jobs.abort_all();
+            match self.store.register_worker(&self.info).await {
+                Ok(()) => self.liveness.beat(self.now()),
+                Err(err) => tracing::error!(error = %err, "registering again failed"),
+            }
+        }
+        if self
+            .liveness
+            .may_judge_others(self.now(), self.store.options().worker_dead_after)
+        {
+            match self.store.requeue_jobs_of_dead_workers().await {
+                Ok(0) => {}
+                Ok(taken) => tracing::warn!(jobs = taken, "took back the jobs of dead workers"),
+                Err(err) => {
+                    tracing::error!(error = %err, "taking back jobs of dead workers failed")
                 }
             }
-            Err(err) => tracing::error!(error = %err, "heartbeat failed"),
-        }
-        match self.store.requeue_jobs_of_dead_workers().await {
-            Ok(0) => {}
-            Ok(taken) => tracing::warn!(jobs = taken, "took back the jobs of dead workers"),
-            Err(err) => tracing::error!(error = %err, "taking back jobs of dead workers failed"),
         }
         match self.store.live_workers().await {
             Ok(live) => self

@@ -23,12 +23,18 @@ async fn a_thirty_second_database_outage_loses_and_doubles_nothing(engine: Engin
         stage_delay: Duration::from_secs(2),
         ..one_account()
     };
-    let mut rig = Rig::with(engine, kie, fast_settings(), StoreOptions::default()).await;
+    // Far shorter than the outage: a worker silenced by the outage must still not be judged
+    // dead for it.
+    let options = StoreOptions {
+        worker_dead_after: Duration::from_secs(10),
+        ..StoreOptions::default()
+    };
+    let mut rig = Rig::with(engine, kie, fast_settings(), options.clone()).await;
     let user = rig.user(901, 5, "en").await;
     let placed = rig.order(user, 3, "a mug on a table").await;
 
     let proxy = match engine {
-        Engine::Postgres => Some(proxied(&rig).await),
+        Engine::Postgres => Some(proxied(&rig, options).await),
         Engine::Sqlite => None,
     };
     let worker = match &proxy {
@@ -45,6 +51,7 @@ async fn a_thirty_second_database_outage_loses_and_doubles_nothing(engine: Engin
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    let outage_started = rig.store().clock().now_millis();
     match &proxy {
         Some((proxy, _)) => proxy.cut_for(OUTAGE),
         None => hold_sqlite_write_lock(&rig.db.url(), OUTAGE).await,
@@ -76,12 +83,16 @@ async fn a_thirty_second_database_outage_loses_and_doubles_nothing(engine: Engin
         let details = rig.store().job(*job).await.unwrap().unwrap();
         assert!(details.tg_message_id.is_some(), "confirmed: {details:?}");
         assert_eq!(details.attempts, 0, "never retried: {details:?}");
+        assert!(
+            details.claimed_at.is_some_and(|at| at < outage_started),
+            "never taken back from its worker: {details:?}"
+        );
     }
     rig.assert_sound().await;
 }
 
 /// A store that reaches PostgreSQL through a proxy the test can cut.
-async fn proxied(rig: &Rig) -> (TcpProxy, Store) {
+async fn proxied(rig: &Rig, options: StoreOptions) -> (TcpProxy, Store) {
     let direct = url::Url::parse(&rig.db.url()).expect("a database URL");
     let host = direct.host_str().unwrap_or("127.0.0.1");
     let port = direct.port().unwrap_or(5432);
@@ -95,7 +106,7 @@ async fn proxied(rig: &Rig) -> (TcpProxy, Store) {
     through.set_host(Some("127.0.0.1")).expect("a host");
     through.set_port(Some(proxy.addr().port())).expect("a port");
     let url = DatabaseUrl::parse(through.as_str()).expect("a valid URL");
-    let store = Store::connect(&url, StoreOptions::default())
+    let store = Store::connect(&url, options)
         .await
         .expect("connecting through the proxy");
     (proxy, store)
