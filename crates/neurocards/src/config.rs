@@ -132,6 +132,10 @@ pub struct Config {
     pub max_photo_mb: u64,
     /// On SIGTERM, how long jobs in the middle of a send get to finish it.
     pub shutdown_grace: Duration,
+    /// Photos and videos held in memory at once by a worker process.
+    pub max_transfers: usize,
+    /// A stable worker id: a process restarted under it resumes its own jobs at once.
+    pub worker_id: Option<String>,
     pub kie: KieLimits,
 }
 
@@ -194,6 +198,12 @@ impl Config {
                 |s| s.parse::<u32>().ok().filter(|n| *n >= 1),
             )?,
             worker_dead_after: vars.duration("WORKER_DEAD_AFTER", Duration::from_secs(30))?,
+            max_connections: vars.parse(
+                "DATABASE_MAX_CONNECTIONS",
+                16,
+                "a whole number of connections between 2 and 1000",
+                |s| s.parse::<u32>().ok().filter(|n| (2..=1000).contains(n)),
+            )?,
         };
         Ok(Config {
             database_url,
@@ -244,6 +254,23 @@ impl Config {
                 |s| s.parse::<i64>().ok().filter(|n| *n >= 0),
             )?,
             shutdown_grace: vars.duration("SHUTDOWN_GRACE", Duration::from_secs(60))?,
+            worker_id: vars.parse(
+                "WORKER_ID",
+                None,
+                "1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-', one per live process",
+                |s| {
+                    let ok = (1..=64).contains(&s.len())
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                    ok.then(|| Some(s.to_owned()))
+                },
+            )?,
+            max_transfers: vars.parse(
+                "MAX_TRANSFERS",
+                8,
+                "a whole number of transfers of at least 1",
+                |s| s.parse::<usize>().ok().filter(|n| *n >= 1),
+            )?,
             max_photo_mb: vars.parse(
                 "MAX_PHOTO_MB",
                 10,

@@ -54,6 +54,8 @@ pub struct StoreOptions {
     pub per_user_active_limit: u32,
     /// A worker whose last heartbeat is older than this is presumed dead and loses its jobs.
     pub worker_dead_after: Duration,
+    /// Connections this process opens to PostgreSQL at most (SQLite uses 4).
+    pub max_connections: u32,
 }
 
 impl Default for StoreOptions {
@@ -61,6 +63,7 @@ impl Default for StoreOptions {
         StoreOptions {
             per_user_active_limit: 5,
             worker_dead_after: Duration::from_secs(90),
+            max_connections: 16,
         }
     }
 }
@@ -116,7 +119,7 @@ impl Store {
                         })
                     })
             }
-            Engine::Postgres => AnyPoolOptions::new().max_connections(16),
+            Engine::Postgres => AnyPoolOptions::new().max_connections(options.max_connections),
         };
         let pool = pool_options
             .acquire_timeout(Duration::from_secs(15))

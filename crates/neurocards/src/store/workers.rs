@@ -15,6 +15,18 @@ impl WorkerInfo {
     /// A unique id for this process: host, pid and a random suffix, so a restarted process
     /// never inherits the leases of its previous life.
     pub fn for_this_process() -> WorkerInfo {
+        let info = WorkerInfo::named("");
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        WorkerInfo {
+            id: format!("{}-{}-{}", info.hostname, info.pid, &suffix[..8]),
+            ..info
+        }
+    }
+
+    /// A stable id (`WORKER_ID`): a process restarted under it resumes its predecessor's jobs
+    /// at once instead of waiting until they are presumed dead. Each live process needs its
+    /// own.
+    pub fn named(id: &str) -> WorkerInfo {
         let hostname = std::env::var("HOSTNAME")
             .ok()
             .filter(|name| !name.is_empty())
@@ -23,9 +35,8 @@ impl WorkerInfo {
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| "localhost".to_owned());
         let pid = i64::from(std::process::id());
-        let suffix = uuid::Uuid::new_v4().simple().to_string();
         WorkerInfo {
-            id: format!("{hostname}-{pid}-{}", &suffix[..8]),
+            id: id.to_owned(),
             hostname,
             pid,
         }
@@ -33,21 +44,43 @@ impl WorkerInfo {
 }
 
 impl Store {
+    /// Registers `worker`. Jobs still held under its id belong to a previous process of the
+    /// same id (a restart under `WORKER_ID`): they are handed back for anyone to resume now.
     pub async fn register_worker(&self, worker: &WorkerInfo) -> Result<(), StoreError> {
+        const CONTEXT: &str = "registering a worker";
         let now = self.now();
+        let mut tx = self.begin_write(CONTEXT).await?;
         sqlx::query(
             "INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at)
              VALUES ($1, $2, $3, $4, $4)
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
+                 pid = excluded.pid, started_at = excluded.started_at",
         )
         .bind(worker.id.as_str())
         .bind(worker.hostname.as_str())
         .bind(worker.pid)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .context("registering a worker")?;
-        Ok(())
+        .context(CONTEXT)?;
+        sqlx::query(
+            "UPDATE jobs SET locked_by = NULL, attempt_token = NULL, claimed_at = NULL, updated_at = $2
+             WHERE locked_by = $1",
+        )
+        .bind(worker.id.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        sqlx::query(
+            "UPDATE orders SET summary_claimed_by = NULL, summary_claimed_at = NULL
+             WHERE summary_claimed_by = $1 AND summary_sent_at IS NULL",
+        )
+        .bind(worker.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)
     }
 
     /// Proves the worker is alive. Fails with [`StoreError::WorkerPresumedDead`] when it was

@@ -285,6 +285,11 @@ impl Worker {
         );
         let slot = self.photos.slot(key);
         slot.get_or_try_init(|| async {
+            let _transfer = self
+                .transfers
+                .acquire()
+                .await
+                .map_err(|_| PhotoProblem::Transient("the worker is stopping".to_owned()))?;
             let photo = self.fetch_photo(job).await?;
             // Models without an aspect field take the photo's shape: fit it to the order's.
             fit_photo(photo, &spec.aspect, spec.photo_max_bytes)
@@ -552,6 +557,8 @@ impl Worker {
     }
 
     async fn deliver(&self, job: &ClaimedJob, video_url: &str) -> Result<End, Abort> {
+        // The video's bytes stay in memory until it is sent: wait for room.
+        let _transfer = self.transfers.acquire().await.ok();
         // KIE's result links expire (about a day, sometimes sooner): fetch the video now, so
         // a slow or refused send by URL still has the bytes to upload.
         let prefetched = match self.download(video_url).await {

@@ -52,6 +52,11 @@ pub struct WorkerSettings {
     /// How long a video that did not reach Telegram (refused connections, Telegram's own
     /// errors) is tried again before the delivery is left unconfirmed.
     pub delivery_patience: Duration,
+    /// Photos and videos held in memory at once (a video is up to 50 MB): memory does not
+    /// grow with `concurrency`.
+    pub max_transfers: usize,
+    /// `WORKER_ID`: a stable id, so a restarted process resumes its own jobs at once.
+    pub worker_id: Option<String>,
     /// When set, KIE is asked to call `<public_url>/kie/callback` besides being polled.
     pub public_url: Option<Url>,
     /// Told in Telegram about what only an operator can fix (a retired model, a refused
@@ -76,6 +81,8 @@ impl WorkerSettings {
             create_window: config.kie.create_window,
             max_photo_bytes: config.max_photo_mb * 1024 * 1024,
             shutdown_grace: config.shutdown_grace,
+            max_transfers: config.max_transfers,
+            worker_id: config.worker_id.clone(),
             public_url: config.public_url.clone(),
             admin_ids: config.admin_ids.clone(),
             ..WorkerSettings::default()
@@ -98,6 +105,8 @@ impl Default for WorkerSettings {
             shutdown_grace: Duration::from_secs(60),
             max_photo_bytes: 10 * 1024 * 1024,
             delivery_patience: Duration::from_secs(5 * 60),
+            max_transfers: 8,
+            worker_id: None,
             public_url: None,
             admin_ids: Vec::new(),
         }
@@ -122,6 +131,8 @@ pub struct Worker {
     /// The jobs this process is working on, to find held jobs nobody works on.
     pub(crate) running: held::Running,
     pub(crate) liveness: liveness::Liveness,
+    /// Bounds the photos and videos in memory.
+    pub(crate) transfers: tokio::sync::Semaphore,
 }
 
 impl Worker {
@@ -143,14 +154,18 @@ impl Worker {
             kie,
             keys,
             telegram,
-            settings,
-            info: WorkerInfo::for_this_process(),
+            info: settings
+                .worker_id
+                .as_deref()
+                .map_or_else(WorkerInfo::for_this_process, WorkerInfo::named),
             wakeups: Wakeups::default(),
             downloads,
             alerted: std::sync::Mutex::default(),
             photos: photos::PhotoCache::default(),
             running: held::Running::default(),
             liveness: liveness::Liveness::default(),
+            transfers: tokio::sync::Semaphore::new(settings.max_transfers.max(1)),
+            settings,
         }))
     }
 

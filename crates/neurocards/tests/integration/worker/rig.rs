@@ -53,6 +53,8 @@ pub fn fast_settings() -> WorkerSettings {
         shutdown_grace: Duration::from_secs(5),
         max_photo_bytes: 10 * 1024 * 1024,
         delivery_patience: Duration::from_secs(30),
+        max_transfers: 8,
+        worker_id: None,
         public_url: None,
         admin_ids: vec![ADMIN_ID],
     }

@@ -10,6 +10,7 @@ use super::rig::{fast_settings, one_account, Rig};
 crate::both_engines!(
     a_crashed_workers_job_is_finished_by_another_without_a_second_task,
     a_stopped_worker_hands_its_jobs_back_at_once,
+    a_worker_restarted_under_its_id_resumes_its_jobs_at_once,
 );
 
 async fn a_crashed_workers_job_is_finished_by_another_without_a_second_task(engine: Engine) {
@@ -63,6 +64,36 @@ async fn a_stopped_worker_hands_its_jobs_back_at_once(engine: Engine) {
         .await;
 
     assert_eq!(rig.kie.create_task_calls(), 1);
+    assert_eq!(rig.videos(user.0).len(), 1);
+    rig.assert_sound().await;
+}
+
+async fn a_worker_restarted_under_its_id_resumes_its_jobs_at_once(engine: Engine) {
+    // Peers would take a minute to presume it dead: the restart must not wait for that.
+    let options = StoreOptions {
+        worker_dead_after: Duration::from_secs(60),
+        ..StoreOptions::default()
+    };
+    let settings = neurocards::worker::WorkerSettings {
+        worker_id: Some("host-a-1".to_owned()),
+        ..fast_settings()
+    };
+    let mut rig = Rig::with(engine, one_account(), settings, options).await;
+    let user = rig.user(803, 1, "en").await;
+    let order = rig.order(user, 1, "a teapot #slow=3").await;
+    let first = rig.spawn_worker().await;
+    wait_for_status(&rig, order.job_ids[0], JobStatus::Generating).await;
+
+    rig.crash_worker(first);
+    rig.spawn_worker().await;
+    // Well inside the minute after which a peer would take the job over.
+    rig.wait_until_summarised(order.order_id, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        rig.kie.create_task_calls(),
+        1,
+        "the stored task was followed"
+    );
     assert_eq!(rig.videos(user.0).len(), 1);
     rig.assert_sound().await;
 }
