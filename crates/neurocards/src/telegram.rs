@@ -89,6 +89,12 @@ impl Telegram {
         })
     }
 
+    /// The rate-limited client itself, for the dialog: every part of the process that talks
+    /// to Telegram shares its one budget (30 messages/s per bot, about 1/s per chat).
+    pub fn throttled(&self) -> Throttle<Bot> {
+        self.bot.clone()
+    }
+
     /// Downloads a file the user sent, refusing it beyond `max_bytes`.
     pub async fn fetch_file(
         &self,

@@ -24,7 +24,7 @@ pub mod state;
 use std::sync::Arc;
 use std::time::Duration;
 
-use teloxide::adaptors::throttle::{Limits, Throttle};
+use teloxide::adaptors::throttle::Throttle;
 use teloxide::dispatching::dialogue::{self, Dialogue};
 use teloxide::dispatching::{DefaultKey, UpdateHandler};
 use teloxide::prelude::*;
@@ -163,8 +163,8 @@ pub struct BotRunner {
 }
 
 impl BotRunner {
-    pub fn new(bot: Bot, context: BotContext) -> BotRunner {
-        let bot = bot.throttle(Limits::default());
+    /// `bot`: the process's one rate-limited client ([`Telegram::throttled`]).
+    pub fn new(bot: TgBot, context: BotContext) -> BotRunner {
         let storage = Arc::new(DialogStorage(context.store.clone()));
         let dispatcher = Dispatcher::builder(bot.clone(), schema())
             .dependencies(dptree::deps![Arc::new(context), storage])

@@ -16,8 +16,19 @@ use crate::store::Store;
 use crate::telegram::{redact_token, Telegram};
 use crate::templates::Templates;
 
+/// The process's one Telegram client: the dialog, the worker and the summaries share its
+/// rate budget.
+pub fn build_telegram(config: &Config) -> anyhow::Result<Telegram> {
+    let token = config.require_bot_token()?;
+    Telegram::new(token, &config.telegram_api_url).context("building the Telegram client")
+}
+
 /// Builds the dialog from the configuration; asks Telegram who the bot is.
-pub async fn build_bot(config: &Config, store: Store) -> anyhow::Result<BotRunner> {
+pub async fn build_bot(
+    config: &Config,
+    store: Store,
+    telegram: &Telegram,
+) -> anyhow::Result<BotRunner> {
     let token = config.require_bot_token()?;
     if config.webhook_url.is_some() {
         tracing::warn!(
@@ -26,24 +37,17 @@ pub async fn build_bot(config: &Config, store: Store) -> anyhow::Result<BotRunne
     }
     let catalogue = Catalogue::load(config.models_file.as_deref())?;
     let templates = Templates::load(config.templates_file.as_deref(), &catalogue)?;
-    let client = teloxide::net::default_reqwest_settings()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .context("building the Telegram client")?;
-    let bot = Bot::with_client(token.expose_secret(), client)
-        .set_api_url(config.telegram_api_url.clone());
+    let bot = telegram.throttled();
     let me = bot
         .get_me()
         .await
         .map_err(|err| anyhow::anyhow!(redact_token(&err.to_string(), token.expose_secret())))
         .context("asking Telegram who the bot is (is BOT_TOKEN right?)")?;
-    let telegram =
-        Telegram::new(token, &config.telegram_api_url).context("building the Telegram client")?;
     let context = BotContext {
         store,
         catalogue: Arc::new(catalogue),
         templates: Arc::new(templates),
-        telegram,
+        telegram: telegram.clone(),
         admin_ids: config.admin_ids.clone(),
         free_credits: config.free_credits,
         max_photo_bytes: config.max_photo_mb * 1024 * 1024,
@@ -54,7 +58,8 @@ pub async fn build_bot(config: &Config, store: Store) -> anyhow::Result<BotRunne
 }
 
 pub async fn run_bot(config: &Config, store: Store) -> anyhow::Result<()> {
-    let bot = build_bot(config, store).await?;
+    let telegram = build_telegram(config)?;
+    let bot = build_bot(config, store, &telegram).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     bot.run(shutdown).await;
@@ -64,8 +69,9 @@ pub async fn run_bot(config: &Config, store: Store) -> anyhow::Result<()> {
 /// The default deployment: the dialog, the worker pool and the HTTP server in one process,
 /// living and dying together.
 pub async fn run_all(config: &Config, store: Store) -> anyhow::Result<()> {
-    let bot = build_bot(config, store.clone()).await?;
-    let worker = build_worker(config, store.clone()).await?;
+    let telegram = build_telegram(config)?;
+    let bot = build_bot(config, store.clone(), &telegram).await?;
+    let worker = build_worker(config, store.clone(), telegram).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let callback_auth = config

@@ -9,7 +9,6 @@ use anyhow::{bail, Context};
 use emulators::kie::{KieConfig, KieEmulator};
 use emulators::telegram::{SentKind, SentMessage, TelegramConfig, TelegramEmulator, TestUser};
 use secrecy::SecretString;
-use teloxide::Bot;
 use tokio_util::sync::CancellationToken;
 
 use crate::bot::{BotContext, BotRunner};
@@ -56,7 +55,9 @@ pub async fn run() -> anyhow::Result<()> {
     let token = SecretString::from(telegram.token());
     let api = url::Url::parse(&telegram.base_url())?;
     let stop = CancellationToken::new();
-    let worker = demo_worker(&store, &kie, &token, &api).await?;
+    // One Telegram client for the whole process, as in `neurocards run`: one rate budget.
+    let shared = Telegram::new(&token, &api)?;
+    let worker = demo_worker(&store, &kie, shared.clone()).await?;
     let working = tokio::spawn(Arc::clone(&worker).run(stop.clone()));
     // As an operator would: offer the 10 s Kling option too, so the user gets a choice.
     let catalogue = Catalogue::parse(
@@ -68,12 +69,12 @@ pub async fn run() -> anyhow::Result<()> {
         "(built in, with Kling 10 s offered)",
     )?;
     let bot = BotRunner::new(
-        Bot::new(telegram.token()).set_api_url(api.clone()),
+        shared.throttled(),
         BotContext {
             store: store.clone(),
             templates: Arc::new(Templates::built_in(&catalogue)?),
             catalogue: Arc::new(catalogue),
-            telegram: Telegram::new(&token, &api)?,
+            telegram: shared,
             admin_ids: Vec::new(),
             free_credits: FREE_CREDITS,
             max_photo_bytes: 10 * 1024 * 1024,
@@ -204,8 +205,7 @@ async fn script(
 async fn demo_worker(
     store: &Store,
     kie: &KieEmulator,
-    token: &SecretString,
-    api: &url::Url,
+    telegram: Telegram,
 ) -> anyhow::Result<Arc<Worker>> {
     let keys = [KieKey {
         id: "KIE_API_KEY".into(),
@@ -228,7 +228,7 @@ async fn demo_worker(
         store.clone(),
         client,
         pool,
-        Telegram::new(token, api)?,
+        telegram,
         settings,
     )?)
 }

@@ -12,8 +12,11 @@ use crate::telegram::Telegram;
 use crate::worker::{Worker, WorkerSettings};
 
 /// Builds a worker from the configuration: its KIE keys, client and Telegram sender.
-pub async fn build_worker(config: &Config, store: Store) -> anyhow::Result<Arc<Worker>> {
-    let token = config.require_bot_token()?;
+pub async fn build_worker(
+    config: &Config,
+    store: Store,
+    telegram: Telegram,
+) -> anyhow::Result<Arc<Worker>> {
     let keys = config.require_kie_keys()?;
     let pool = KeyPool::start(keys, config.kie.status_per_second, store.clone())
         .await
@@ -25,8 +28,6 @@ pub async fn build_worker(config: &Config, store: Store) -> anyhow::Result<Arc<W
         &config.kie_user_agent,
     )
     .context("building the KIE client")?;
-    let telegram =
-        Telegram::new(token, &config.telegram_api_url).context("building the Telegram client")?;
     Worker::new(
         store,
         kie,
@@ -38,7 +39,7 @@ pub async fn build_worker(config: &Config, store: Store) -> anyhow::Result<Arc<W
 }
 
 pub async fn run(config: &Config, store: Store) -> anyhow::Result<()> {
-    let worker = build_worker(config, store).await?;
+    let worker = build_worker(config, store, super::bot::build_telegram(config)?).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     worker.run(shutdown).await.context("running the worker")

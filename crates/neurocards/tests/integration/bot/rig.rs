@@ -126,7 +126,6 @@ impl BotRig {
     }
 
     fn start_bot(&mut self) {
-        let api = url::Url::parse(&self.telegram.base_url()).expect("emulator URL");
         let catalogue = self.catalogue.clone();
         let context = BotContext {
             store: self.db.store.clone(),
@@ -138,11 +137,8 @@ impl BotRig {
             max_photo_bytes: 10 * 1024 * 1024,
             bot_username: "neurocards_test_bot".to_owned(),
         };
-        let runner = BotRunner::new(
-            teloxide::Bot::new(self.telegram.token()).set_api_url(api),
-            context,
-        )
-        .with_poll_timeout(Duration::from_millis(500));
+        let runner = BotRunner::new(self.sender().throttled(), context)
+            .with_poll_timeout(Duration::from_millis(500));
         let stop = CancellationToken::new();
         let handle = tokio::spawn(runner.run(stop.clone()));
         self.bot = Some((stop, handle));
