@@ -168,24 +168,31 @@ impl Worker {
             }
         };
 
-        // A random name: the upload host overwrites files of the same name, and takes the
-        // content type from the extension.
-        let file_name = format!(
-            "{}.{}",
-            uuid::Uuid::new_v4().simple(),
-            FittedPhoto::EXTENSION
-        );
-        let image_url = match self
-            .kie
-            .upload(
-                &key.secret,
-                photo.bytes.clone(),
-                &file_name,
-                FittedPhoto::MIME_TYPE,
-            )
-            .await
-        {
-            Ok(url) => url,
+        // Once per order and key. A random name: the upload host overwrites files of the
+        // same name, and takes the content type from the extension.
+        let upload = self.uploads.slot(format!(
+            "{}|{}|{}|{}",
+            job.photo_file_id, spec.aspect, spec.photo_max_bytes, key.id
+        ));
+        let uploaded = upload
+            .get_or_try_init(|| async {
+                let file_name = format!(
+                    "{}.{}",
+                    uuid::Uuid::new_v4().simple(),
+                    FittedPhoto::EXTENSION
+                );
+                self.kie
+                    .upload(
+                        &key.secret,
+                        photo.bytes.clone(),
+                        &file_name,
+                        FittedPhoto::MIME_TYPE,
+                    )
+                    .await
+            })
+            .await;
+        let image_url = match uploaded {
+            Ok(url) => url.clone(),
             Err(failure) => return self.kie_failed(job, &key, failure).await,
         };
 

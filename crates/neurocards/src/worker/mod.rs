@@ -127,7 +127,9 @@ pub struct Worker {
     pub(crate) downloads: reqwest::Client,
     /// Operator problems this process has already told the admins about.
     pub(crate) alerted: std::sync::Mutex<std::collections::HashSet<&'static str>>,
-    pub(crate) photos: photos::PhotoCache,
+    pub(crate) photos: photos::OnceCache<Arc<crate::photo::FittedPhoto>>,
+    /// An order's photo on KIE's file host, per key.
+    pub(crate) uploads: photos::OnceCache<String>,
     /// The jobs this process is working on, to find held jobs nobody works on.
     pub(crate) running: held::Running,
     pub(crate) liveness: liveness::Liveness,
@@ -161,7 +163,8 @@ impl Worker {
             wakeups: Wakeups::default(),
             downloads,
             alerted: std::sync::Mutex::default(),
-            photos: photos::PhotoCache::default(),
+            photos: photos::OnceCache::default(),
+            uploads: photos::OnceCache::default(),
             running: held::Running::default(),
             liveness: liveness::Liveness::default(),
             transfers: tokio::sync::Semaphore::new(settings.max_transfers.max(1)),

@@ -1,6 +1,7 @@
-//! The fitted photo of an order, made once per process: the videos of one order share one
-//! photo, and their jobs usually run at the same moment (a per-user limit of 5 and an order
-//! of 5), so without this each would download it from Telegram and fit it again.
+//! What the videos of one order share, made once per process: the fitted photo, and its
+//! upload to KIE's file host under each key. The jobs of an order usually run at the same
+//! moment (a per-user limit of 5 and an order of 5), so without this each would download the
+//! photo from Telegram, fit it and upload it again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,23 +9,29 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
 
-use crate::photo::FittedPhoto;
-
 /// Long enough for an order's retries, short enough to hold little memory.
 const KEEP_FOR: Duration = Duration::from_secs(10 * 60);
 const MAX_ENTRIES: usize = 64;
 
-type Slot = Arc<OnceCell<Arc<FittedPhoto>>>;
+/// A slot, and when it was made.
+type Entry<T> = (Instant, Arc<OnceCell<T>>);
 
-#[derive(Default)]
-pub(crate) struct PhotoCache {
-    entries: Mutex<HashMap<String, (Instant, Slot)>>,
+pub(crate) struct OnceCache<T> {
+    entries: Mutex<HashMap<String, Entry<T>>>,
 }
 
-impl PhotoCache {
+impl<T> Default for OnceCache<T> {
+    fn default() -> Self {
+        OnceCache {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> OnceCache<T> {
     /// The slot of `key`: the first caller fills it, callers at the same time wait for it,
     /// and a failed fill leaves it empty for the next caller to try.
-    pub(crate) fn slot(&self, key: String) -> Slot {
+    pub(crate) fn slot(&self, key: String) -> Arc<OnceCell<T>> {
         let Ok(mut entries) = self.entries.lock() else {
             return Arc::new(OnceCell::new());
         };
@@ -53,7 +60,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_fill_serves_every_caller_of_a_key() {
-        let cache = PhotoCache::default();
+        let cache = OnceCache::<u8>::default();
         let first = cache.slot("photo|9:16".into());
         let second = cache.slot("photo|9:16".into());
         assert!(Arc::ptr_eq(&first, &second));
@@ -63,7 +70,7 @@ mod tests {
 
     #[test]
     fn the_cache_stays_small() {
-        let cache = PhotoCache::default();
+        let cache = OnceCache::<u8>::default();
         for n in 0..(MAX_ENTRIES * 2) {
             cache.slot(format!("photo-{n}"));
         }
