@@ -74,6 +74,17 @@ pub struct Store {
     engine: Engine,
     options: StoreOptions,
     clock: Arc<dyn Clock>,
+    liveness_clock: LivenessClock,
+}
+
+/// Which clock stamps heartbeats and judges them. Worker processes on several hosts compare
+/// one another's heartbeats: with each host's own clock, a host a minute ahead makes its
+/// peers look dead. The database's clock is the one clock they all share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LivenessClock {
+    Database,
+    /// The store's clock (tests that move time by hand).
+    Store,
 }
 
 impl Store {
@@ -134,12 +145,19 @@ impl Store {
             engine,
             options,
             clock: Arc::new(SystemClock),
+            liveness_clock: LivenessClock::Database,
         })
     }
 
-    /// Replaces the clock (tests move time instead of sleeping).
+    /// Replaces the clock (tests move time instead of sleeping); heartbeats follow it too.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Store {
         self.clock = clock;
+        self.liveness_clock = LivenessClock::Store;
+        self
+    }
+
+    pub fn with_liveness_clock(mut self, liveness_clock: LivenessClock) -> Store {
+        self.liveness_clock = liveness_clock;
         self
     }
 
@@ -186,6 +204,23 @@ impl Store {
 
     fn now(&self) -> Millis {
         self.clock.now_millis()
+    }
+
+    /// Now, as heartbeats are stamped and judged: see [`LivenessClock`].
+    async fn liveness_now(&self) -> Result<Millis, StoreError> {
+        if self.liveness_clock == LivenessClock::Store {
+            return Ok(self.now());
+        }
+        let query = match self.engine {
+            Engine::Postgres => {
+                "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+            }
+            Engine::Sqlite => "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+        };
+        sqlx::query_scalar(query)
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the database's clock")
     }
 
     /// A transaction that will write. SQLite takes its write lock up front: a deferred

@@ -151,6 +151,7 @@ impl Store {
         .context(CONTEXT)?;
         let oldest: Option<i64> = totals.try_get("oldest_queued").context(CONTEXT)?;
         let dead_after = millis_of(self.options.worker_dead_after);
+        let beat_now = self.liveness_now().await?;
         let workers = sqlx::query(
             "SELECT w.id, w.hostname, w.pid, w.heartbeat_at,
                     (SELECT COUNT(*) FROM jobs j WHERE j.locked_by = w.id) AS held_jobs
@@ -162,7 +163,7 @@ impl Store {
         .iter()
         .map(|row| {
             let heartbeat_at: i64 = row.try_get("heartbeat_at").context(CONTEXT)?;
-            let age = now.saturating_sub(heartbeat_at).max(0);
+            let age = beat_now.saturating_sub(heartbeat_at).max(0);
             Ok(WorkerStats {
                 id: row.try_get("id").context(CONTEXT)?,
                 hostname: row.try_get("hostname").context(CONTEXT)?,

@@ -48,7 +48,7 @@ impl Store {
     /// same id (a restart under `WORKER_ID`): they are handed back for anyone to resume now.
     pub async fn register_worker(&self, worker: &WorkerInfo) -> Result<(), StoreError> {
         const CONTEXT: &str = "registering a worker";
-        let now = self.now();
+        let now = self.liveness_now().await?;
         let mut tx = self.begin_write(CONTEXT).await?;
         sqlx::query(
             "INSERT INTO workers (id, hostname, pid, started_at, heartbeat_at)
@@ -86,9 +86,10 @@ impl Store {
     /// Proves the worker is alive. Fails with [`StoreError::WorkerPresumedDead`] when it was
     /// already declared dead: its leases are gone and it must register again.
     pub async fn heartbeat(&self, worker: &str) -> Result<(), StoreError> {
+        let now = self.liveness_now().await?;
         let updated = sqlx::query("UPDATE workers SET heartbeat_at = $2 WHERE id = $1")
             .bind(worker)
-            .bind(self.now())
+            .bind(now)
             .execute(&self.pool)
             .await
             .context("recording a heartbeat")?
@@ -102,7 +103,8 @@ impl Store {
     /// Worker processes whose heartbeat is recent.
     pub async fn live_workers(&self) -> Result<i64, StoreError> {
         let cutoff = self
-            .now()
+            .liveness_now()
+            .await?
             .saturating_sub(millis_of(self.options.worker_dead_after));
         sqlx::query_scalar("SELECT COUNT(*) FROM workers WHERE heartbeat_at >= $1")
             .bind(cutoff)
@@ -118,7 +120,10 @@ impl Store {
     pub async fn requeue_jobs_of_dead_workers(&self) -> Result<u64, StoreError> {
         const CONTEXT: &str = "taking back the jobs of dead workers";
         let now = self.now();
-        let cutoff = now.saturating_sub(millis_of(self.options.worker_dead_after));
+        let cutoff = self
+            .liveness_now()
+            .await?
+            .saturating_sub(millis_of(self.options.worker_dead_after));
         let mut tx = self.begin_write(CONTEXT).await?;
         let jobs = sqlx::query(
             "UPDATE jobs SET locked_by = NULL, attempt_token = NULL, claimed_at = NULL, updated_at = $1

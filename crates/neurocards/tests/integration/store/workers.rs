@@ -1,7 +1,8 @@
 use std::time::Duration;
 
+use neurocards::clock::{Clock, ManualClock, SystemClock};
 use neurocards::domain::{ErrorClass, JobStatus};
-use neurocards::store::{Delivery, Engine, StoreError};
+use neurocards::store::{Delivery, Engine, LivenessClock, StoreError};
 
 use crate::harness::{assert_invariants_hold, place, user_with, worker, TestDb};
 
@@ -10,6 +11,7 @@ crate::both_engines!(
     a_worker_that_keeps_its_heartbeat_keeps_its_jobs,
     a_clean_stop_hands_the_jobs_back_at_once,
     the_queue_report_counts_jobs_workers_and_the_oldest_wait,
+    hosts_whose_clocks_disagree_do_not_declare_each_other_dead,
 );
 
 async fn a_dead_workers_job_goes_to_a_live_one_with_its_task_id(engine: Engine) {
@@ -148,4 +150,36 @@ async fn the_queue_report_counts_jobs_workers_and_the_oldest_wait(engine: Engine
     assert_eq!(stats.workers.len(), 1);
     assert_eq!(stats.workers[0].held_jobs, 1);
     assert!(stats.workers[0].alive);
+}
+
+/// Two worker hosts on one database, one of them with its wall clock two minutes behind (no
+/// NTP, a paused VM). Heartbeats are stamped and judged with the database's clock, so the
+/// late host is not mistaken for a dead one and keeps its job.
+async fn hosts_whose_clocks_disagree_do_not_declare_each_other_dead(engine: Engine) {
+    let db = TestDb::real_time(engine, neurocards::store::StoreOptions::default()).await;
+    let behind = ManualClock::starting_at(SystemClock.now_millis() - 120_000);
+    let late_host = db
+        .store
+        .clone()
+        .with_clock(std::sync::Arc::new(behind))
+        .with_liveness_clock(LivenessClock::Database);
+    let user = user_with(&db.store, 1, 1).await;
+    place(&late_host, user, 1).await;
+    let late = worker(&late_host, "late-host").await;
+    let job = late_host.claim_jobs(&late, 1).await.unwrap().remove(0);
+    late_host.heartbeat(&late).await.unwrap();
+
+    let punctual = worker(&db.store, "punctual-host").await;
+    assert_eq!(
+        db.store.requeue_jobs_of_dead_workers().await.unwrap(),
+        0,
+        "a live worker's job was taken because its host's clock is behind"
+    );
+    assert_eq!(db.store.live_workers().await.unwrap(), 2);
+    assert!(db.store.claim_jobs(&punctual, 1).await.unwrap().is_empty());
+    late_host.heartbeat(&late).await.unwrap();
+    late_host
+        .mark_submit_started(&job.lease)
+        .await
+        .expect("the late host still holds its lease");
 }
