@@ -5,20 +5,18 @@
 //! task spends in each of KIE's three stages, default 2000). Everything runs in this process
 //! on 127.0.0.1: the resident memory printed includes both emulators.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use emulators::kie::{KieAccount, KieConfig, KieEmulator};
 use emulators::telegram::{TelegramConfig, TelegramEmulator};
+use neurocards::app::{App, Overrides, Role};
 use neurocards::catalogue::Catalogue;
-use neurocards::config::{DatabaseUrl, KieKey};
+use neurocards::config::{Config, DatabaseUrl};
 use neurocards::domain::{ChatId, Lang, UserId};
-use neurocards::kie::{KeyPool, KieClient};
 use neurocards::store::{NewOrder, Store, StoreOptions};
-use neurocards::telegram::Telegram;
-use neurocards::worker::{PollSchedule, Worker, WorkerSettings};
-use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 const KEYS: usize = 50;
@@ -77,32 +75,38 @@ async fn main() -> anyhow::Result<()> {
     }
     let total = users * 5;
 
-    let keys: Vec<KieKey> = (0..KEYS)
-        .map(|n| KieKey {
-            id: format!("key-{n}"),
-            account: "main".into(),
-            secret: SecretString::from(format!("key-{n}")),
-        })
-        .collect();
-    let pool = KeyPool::start(&keys, 20, store.clone()).await?;
-    let kie_url = url::Url::parse(&kie.base_url())?;
-    let client = KieClient::new(kie_url.clone(), kie_url, Duration::from_secs(30))?;
-    let sender = Telegram::new(
-        &SecretString::from(telegram.token()),
-        &url::Url::parse(&telegram.base_url())?,
-    )?;
-    let settings = WorkerSettings {
-        concurrency: usize::try_from(total).unwrap_or(1000),
-        create_limit: 1_000_000,
-        poll: PollSchedule {
-            first: Duration::from_millis(500),
-            max: Duration::from_secs(2),
-        },
-        heartbeat_every: Duration::from_secs(1),
-        idle_wait: Duration::from_millis(100),
-        ..WorkerSettings::default()
+    // The worker as `neurocards worker` assembles it, from the variables an operator sets.
+    let mut vars: HashMap<String, String> = [
+        ("DATABASE_URL", url.expose().to_owned()),
+        ("BOT_TOKEN", telegram.token()),
+        ("TELEGRAM_API_URL", telegram.base_url()),
+        ("KIE_API_URL", kie.base_url()),
+        ("KIE_UPLOAD_URL", kie.base_url()),
+        ("KIE_STATUS_PER_SECOND", "20".to_owned()),
+        ("KIE_TIMEOUT", "30s".to_owned()),
+        ("KIE_CREATE_LIMIT", "1000000".to_owned()),
+        ("WORKER_CONCURRENCY", total.to_string()),
+        ("POLL_FIRST_INTERVAL", "500ms".to_owned()),
+        ("POLL_MAX_INTERVAL", "2s".to_owned()),
+        ("HEARTBEAT_EVERY", "1s".to_owned()),
+        ("QUEUE_CHECK_EVERY", "100ms".to_owned()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    for n in 0..KEYS {
+        vars.insert(format!("KIE_API_KEY_{}", n + 1), format!("key-{n}"));
+        vars.insert(format!("KIE_ACCOUNT_OF_KEY_{}", n + 1), "main".to_owned());
+    }
+    let config = Config::from_vars(&vars)?;
+    let overrides = Overrides {
+        store: Some(store.clone()),
+        ..Overrides::default()
     };
-    let worker = Worker::new(store.clone(), client, pool, sender, settings)?;
+    let worker = App::build_with(&config, Role::Worker, overrides)
+        .await?
+        .take_worker()
+        .context("a worker process has a worker")?;
     let stop = CancellationToken::new();
     let started = Instant::now();
     let running = tokio::spawn(Arc::clone(&worker).run(stop.clone()));

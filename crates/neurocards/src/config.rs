@@ -136,7 +136,26 @@ pub struct Config {
     pub max_transfers: usize,
     /// A stable worker id: a process restarted under it resumes its own jobs at once.
     pub worker_id: Option<String>,
+    /// How often a worker process proves it is alive.
+    pub heartbeat_every: Duration,
+    /// How often an idle worker looks at the queue (new orders of its own process wake it
+    /// at once).
+    pub queue_check_every: Duration,
+    /// How long a video that certainly did not reach Telegram is tried again.
+    pub delivery_patience: Duration,
+    pub telegram: TelegramTimeouts,
     pub kie: KieLimits,
+}
+
+/// How long requests to Telegram may take.
+#[derive(Clone, Debug)]
+pub struct TelegramTimeouts {
+    /// Messages, answers and sends by URL or file id.
+    pub request: Duration,
+    /// A whole video uploaded from memory.
+    pub upload: Duration,
+    /// How long one `getUpdates` long poll waits for updates.
+    pub long_poll: Duration,
 }
 
 /// How the worker paces and retries its KIE calls.
@@ -155,6 +174,15 @@ pub struct KieLimits {
     pub max_attempts: u32,
     /// The first retry's delay; each later one doubles.
     pub retry_base_delay: Duration,
+    /// How long a key rests after a 429 that named no `Retry-After`.
+    pub rate_limit_rest: Duration,
+}
+
+/// The store's settings as a process with no variables set has them.
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Config::defaults().store
+    }
 }
 
 /// Where variables come from: the process environment in production, a map in tests.
@@ -265,6 +293,14 @@ impl Config {
                     ok.then(|| Some(s.to_owned()))
                 },
             )?,
+            heartbeat_every: vars.duration("HEARTBEAT_EVERY", Duration::from_secs(10))?,
+            queue_check_every: vars.duration("QUEUE_CHECK_EVERY", Duration::from_secs(1))?,
+            delivery_patience: vars.duration("DELIVERY_PATIENCE", Duration::from_secs(5 * 60))?,
+            telegram: TelegramTimeouts {
+                request: vars.duration("TELEGRAM_TIMEOUT", Duration::from_secs(30))?,
+                upload: vars.duration("TELEGRAM_UPLOAD_TIMEOUT", Duration::from_secs(300))?,
+                long_poll: vars.duration("TELEGRAM_LONG_POLL", Duration::from_secs(25))?,
+            },
             max_transfers: vars.parse(
                 "MAX_TRANSFERS",
                 8,
@@ -301,8 +337,18 @@ impl Config {
                     |s| s.parse::<u32>().ok().filter(|n| (1..=10).contains(n)),
                 )?,
                 retry_base_delay: vars.duration("RETRY_BASE_DELAY", Duration::from_secs(10))?,
+                rate_limit_rest: vars.duration("KIE_RATE_LIMIT_REST", Duration::from_secs(30))?,
             },
         })
+    }
+
+    /// Every setting at its default: what a process with no variables set runs with.
+    pub fn defaults() -> Config {
+        match Config::from_vars(&HashMap::new()) {
+            Ok(config) => config,
+            // The defaults are constants, checked by a unit test: this cannot happen.
+            Err(err) => unreachable!("the built-in defaults do not parse: {err}"),
+        }
     }
 
     /// The bot token, for the commands that talk to Telegram.

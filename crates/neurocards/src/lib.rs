@@ -1,5 +1,6 @@
 //! neurocards: a Telegram bot that turns a product photo into short marketing videos.
 
+pub mod app;
 pub mod bot;
 pub mod catalogue;
 pub mod cli;

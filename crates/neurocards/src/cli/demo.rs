@@ -2,24 +2,17 @@
 //! APIs are emulated on 127.0.0.1, the database is SQLite in a temporary directory, the bot
 //! and the worker are the production code, and a scripted user goes through the flow.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use emulators::kie::{KieConfig, KieEmulator};
 use emulators::telegram::{SentKind, SentMessage, TelegramConfig, TelegramEmulator, TestUser};
-use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
 
-use crate::bot::{BotContext, BotRunner};
+use crate::app::{App, Overrides, Role};
 use crate::catalogue::Catalogue;
-use crate::config::{DatabaseUrl, KieKey};
+use crate::config::Config;
 use crate::domain::UserId;
-use crate::kie::{KeyPool, KieClient};
-use crate::store::{Store, StoreOptions};
-use crate::telegram::Telegram;
-use crate::templates::Templates;
-use crate::worker::{PollSchedule, Worker, WorkerSettings};
 
 /// The seller's photo: landscape, as phone photos of products often are.
 const PHOTO_SIZE: (u32, u32) = (1200, 800);
@@ -37,11 +30,7 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .context("starting the Telegram emulator")?;
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let url = DatabaseUrl::parse(&format!(
-        "sqlite://{}",
-        dir.path().join("demo.db").display()
-    ))?;
-    let store = Store::connect(&url, StoreOptions::default()).await?;
+    let database = format!("sqlite://{}", dir.path().join("demo.db").display());
 
     println!("neurocards demo: the bot and the worker against local emulators of Telegram ({}) and KIE ({}),", telegram.base_url(), kie.base_url());
     println!(
@@ -52,13 +41,7 @@ pub async fn run() -> anyhow::Result<()> {
         "The KIE emulator is told to refuse one video of the order for a content violation.\n"
     );
 
-    let token = SecretString::from(telegram.token());
-    let api = url::Url::parse(&telegram.base_url())?;
-    let stop = CancellationToken::new();
-    // One Telegram client for the whole process, as in `neurocards run`: one rate budget.
-    let shared = Telegram::new(&token, &api)?;
-    let worker = demo_worker(&store, &kie, shared.clone()).await?;
-    let working = tokio::spawn(Arc::clone(&worker).run(stop.clone()));
+    let config = demo_config(&database, &telegram, &kie)?;
     // As an operator would: offer the 10 s Kling option too, so the user gets a choice.
     let catalogue = Catalogue::parse(
         &crate::catalogue::BUILT_IN.replacen(
@@ -68,28 +51,25 @@ pub async fn run() -> anyhow::Result<()> {
         ),
         "(built in, with Kling 10 s offered)",
     )?;
-    let bot = BotRunner::new(
-        shared.throttled(),
-        BotContext {
-            store: store.clone(),
-            templates: Arc::new(Templates::built_in(&catalogue)?),
-            catalogue: Arc::new(catalogue),
-            telegram: shared,
-            admin_ids: Vec::new(),
-            free_credits: FREE_CREDITS,
-            max_photo_bytes: 10 * 1024 * 1024,
-            bot_username: "neurocards_test_bot".to_owned(),
+    // The same assembly as `neurocards run`: one process, one Telegram client.
+    let app = App::build_with(
+        &config,
+        Role::All,
+        Overrides {
+            catalogue: Some(catalogue),
+            ..Overrides::default()
         },
     )
-    .with_poll_timeout(Duration::from_secs(1));
-    let chatting = tokio::spawn(bot.run(stop.clone()));
+    .await?;
+    let store = app.store().clone();
+    let stop = app.shutdown();
+    let running = tokio::spawn(app.run());
 
     let user = TestUser::new(1001, "en");
     let mut chat = Conversation::new(&telegram, user.id);
     let result = script(&telegram, &kie, &user, &mut chat).await;
     stop.cancel();
-    let _ = chatting.await;
-    working.await.context("the worker task")??;
+    running.await.context("the demo process")??;
     result?;
 
     println!(
@@ -202,35 +182,32 @@ async fn script(
     Ok(())
 }
 
-async fn demo_worker(
-    store: &Store,
+/// What an operator would put in `.env`, pointed at the emulators, with the worker's
+/// pauses shortened so the demo takes seconds.
+fn demo_config(
+    database: &str,
+    telegram: &TelegramEmulator,
     kie: &KieEmulator,
-    telegram: Telegram,
-) -> anyhow::Result<Arc<Worker>> {
-    let keys = [KieKey {
-        id: "KIE_API_KEY".into(),
-        account: "main".into(),
-        secret: SecretString::from("test-key"),
-    }];
-    let pool = KeyPool::start(&keys, 10, store.clone()).await?;
-    let kie_url = url::Url::parse(&kie.base_url())?;
-    let client = KieClient::new(kie_url.clone(), kie_url, Duration::from_secs(10))?;
-    let settings = WorkerSettings {
-        poll: PollSchedule {
-            first: Duration::from_millis(250),
-            max: Duration::from_secs(1),
-        },
-        heartbeat_every: Duration::from_millis(500),
-        idle_wait: Duration::from_millis(100),
-        ..WorkerSettings::default()
-    };
-    Ok(Worker::new(
-        store.clone(),
-        client,
-        pool,
-        telegram,
-        settings,
-    )?)
+) -> anyhow::Result<Config> {
+    let vars: HashMap<String, String> = [
+        ("DATABASE_URL", database.to_owned()),
+        ("BOT_TOKEN", telegram.token()),
+        ("TELEGRAM_API_URL", telegram.base_url()),
+        ("KIE_API_URL", kie.base_url()),
+        ("KIE_UPLOAD_URL", kie.base_url()),
+        ("KIE_API_KEY", "test-key".to_owned()),
+        ("FREE_CREDITS", FREE_CREDITS.to_string()),
+        ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("POLL_FIRST_INTERVAL", "250ms".to_owned()),
+        ("POLL_MAX_INTERVAL", "1s".to_owned()),
+        ("HEARTBEAT_EVERY", "500ms".to_owned()),
+        ("QUEUE_CHECK_EVERY", "100ms".to_owned()),
+        ("TELEGRAM_LONG_POLL", "1s".to_owned()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    Ok(Config::from_vars(&vars)?)
 }
 
 /// Prints the chat as a person reads it.

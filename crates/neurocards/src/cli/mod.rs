@@ -1,16 +1,15 @@
 //! The command line: `neurocards migrate`, `neurocards admin …`.
 
 pub mod admin;
-mod bot;
 mod demo;
-mod supervise;
-mod worker;
+mod signal;
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::app::{App, Role};
 use crate::config::Config;
 use crate::store::Store;
 
@@ -56,28 +55,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return demo::run().await.map(|()| ExitCode::SUCCESS);
     }
     let config = Config::from_env().context("reading the configuration")?;
+    let role = match command {
+        Command::Run => Some(Role::All),
+        Command::Bot => Some(Role::Bot),
+        Command::Worker => Some(Role::Worker),
+        _ => None,
+    };
+    if let Some(role) = role {
+        return serve(&config, role).await.map(|()| ExitCode::SUCCESS);
+    }
     let store = Store::connect(&config.database_url, config.store.clone()).await?;
     let outcome = match command {
         Command::Migrate => {
             println!("Database {} is up to date.", config.database_url.redacted());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run => bot::run_all(&config, store.clone())
-            .await
-            .map(|()| ExitCode::SUCCESS),
-        Command::Bot => bot::run_bot(&config, store.clone())
-            .await
-            .map(|()| ExitCode::SUCCESS),
-        Command::Demo => Ok(ExitCode::SUCCESS),
-        Command::Worker => worker::run(&config, store.clone())
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::Run | Command::Bot | Command::Worker | Command::Demo => Ok(ExitCode::SUCCESS),
         Command::Admin(admin::AdminCommand::Models { action }) => {
             let catalogue = crate::catalogue::Catalogue::load(config.models_file.as_deref())?;
             admin::models(&store, &catalogue, action).await
         }
         Command::Admin(command) => admin::run(&store, command).await,
     };
+    store.close().await;
+    outcome
+}
+
+/// `run`, `bot` and `worker`: the parts of `role` until SIGTERM or until one of them fails.
+async fn serve(config: &Config, role: Role) -> anyhow::Result<()> {
+    let app = App::build(config, role).await?;
+    let store = app.store().clone();
+    tokio::spawn(signal::cancel_on_signal(app.shutdown()));
+    let outcome = app.run().await;
     store.close().await;
     outcome
 }

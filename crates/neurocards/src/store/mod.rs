@@ -58,16 +58,6 @@ pub struct StoreOptions {
     pub max_connections: u32,
 }
 
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            per_user_active_limit: 5,
-            worker_dead_after: Duration::from_secs(90),
-            max_connections: 16,
-        }
-    }
-}
-
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,

@@ -64,55 +64,6 @@ pub struct WorkerSettings {
     pub admin_ids: Vec<i64>,
 }
 
-impl WorkerSettings {
-    pub fn from_config(config: &crate::config::Config) -> WorkerSettings {
-        WorkerSettings {
-            concurrency: config.worker_concurrency,
-            poll: PollSchedule {
-                first: config.kie.poll_first_interval,
-                max: config.poll_max_interval,
-            },
-            poll_timeout: config.poll_timeout,
-            retry: RetryPolicy {
-                max_attempts: config.kie.max_attempts,
-                base_delay: config.kie.retry_base_delay,
-            },
-            create_limit: config.kie.create_limit,
-            create_window: config.kie.create_window,
-            max_photo_bytes: config.max_photo_mb * 1024 * 1024,
-            shutdown_grace: config.shutdown_grace,
-            max_transfers: config.max_transfers,
-            worker_id: config.worker_id.clone(),
-            public_url: config.public_url.clone(),
-            admin_ids: config.admin_ids.clone(),
-            ..WorkerSettings::default()
-        }
-    }
-}
-
-impl Default for WorkerSettings {
-    fn default() -> Self {
-        WorkerSettings {
-            concurrency: 100,
-            poll: PollSchedule::default(),
-            poll_timeout: Duration::from_secs(30 * 60),
-            retry: RetryPolicy::default(),
-            create_limit: 20,
-            create_window: Duration::from_secs(10),
-            rate_limit_rest: Duration::from_secs(30),
-            heartbeat_every: Duration::from_secs(10),
-            idle_wait: Duration::from_secs(1),
-            shutdown_grace: Duration::from_secs(60),
-            max_photo_bytes: 10 * 1024 * 1024,
-            delivery_patience: Duration::from_secs(5 * 60),
-            max_transfers: 8,
-            worker_id: None,
-            public_url: None,
-            admin_ids: Vec::new(),
-        }
-    }
-}
-
 /// Everything a job needs, shared by all jobs of the process.
 pub struct Worker {
     pub(crate) store: Store,

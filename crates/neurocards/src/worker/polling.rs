@@ -1,5 +1,5 @@
 //! How often a running task is asked for its state: every few seconds at first, then less
-//! and less often (kie-api.md: 2–3 s for 30 s, then 5–10 s, then 15–30 s).
+//! and less often (KIE's guidance in docs/kie.md: 2–3 s for 30 s, then 5–10 s, then 15–30 s).
 
 use std::time::Duration;
 
@@ -9,15 +9,6 @@ pub struct PollSchedule {
     pub first: Duration,
     /// The longest pause.
     pub max: Duration,
-}
-
-impl Default for PollSchedule {
-    fn default() -> Self {
-        PollSchedule {
-            first: Duration::from_secs(3),
-            max: Duration::from_secs(30),
-        }
-    }
 }
 
 impl PollSchedule {
@@ -39,6 +30,15 @@ impl PollSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Default for PollSchedule {
+        fn default() -> Self {
+            PollSchedule {
+                first: Duration::from_secs(3),
+                max: Duration::from_secs(30),
+            }
+        }
+    }
 
     #[test]
     fn pauses_grow_with_the_tasks_age_up_to_the_maximum() {

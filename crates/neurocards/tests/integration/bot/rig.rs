@@ -6,29 +6,26 @@ use std::time::Duration;
 
 use emulators::kie::{KieConfig, KieEmulator};
 use emulators::telegram::{SentMessage, TelegramConfig, TelegramEmulator, TestUser};
-use neurocards::bot::{BotContext, BotRunner};
+use neurocards::app::{App, Overrides, Role};
 use neurocards::catalogue::Catalogue;
-use neurocards::config::KieKey;
+use neurocards::config::Config;
 use neurocards::domain::UserId;
-use neurocards::kie::{KeyPool, KieClient};
 use neurocards::store::{Engine, Store, StoreOptions};
-use neurocards::telegram::Telegram;
-use neurocards::templates::Templates;
-use neurocards::worker::Worker;
-use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::{assert_invariants_hold, TestDb};
-use crate::worker::rig::{fast_settings, JPEG};
+use crate::worker::rig::{fast_config, point_at, JPEG};
 
 pub const ADMIN: i64 = 999;
 
 pub struct BotRig {
     pub db: TestDb,
     pub telegram: TelegramEmulator,
-    pub kie: KieEmulator,
+    /// Kept alive for the worker of [`BotRig::with_worker`], which reaches it by its URL.
+    _kie: KieEmulator,
     catalogue: Catalogue,
+    config: Config,
     bot: Option<(CancellationToken, JoinHandle<()>)>,
     worker: Option<(CancellationToken, JoinHandle<()>)>,
 }
@@ -45,21 +42,29 @@ impl BotRig {
         let telegram = TelegramEmulator::start(TelegramConfig::default())
             .await
             .expect("starting the Telegram emulator");
-        let kie = KieEmulator::start(KieConfig {
+        let kie_config = KieConfig {
             stage_delay: Duration::from_millis(100),
             ..KieConfig::default()
-        })
-        .await
-        .expect("starting the KIE emulator");
+        };
+        let accounts = kie_config.accounts.clone();
+        let kie = KieEmulator::start(kie_config)
+            .await
+            .expect("starting the KIE emulator");
+        let mut config = fast_config();
+        point_at(&mut config, &telegram, &kie, &accounts);
+        config.admin_ids = vec![ADMIN];
+        config.free_credits = 0;
+        config.kie.status_per_second = 10;
         let mut rig = BotRig {
             db,
             telegram,
-            kie,
+            _kie: kie,
             catalogue,
+            config,
             bot: None,
             worker: None,
         };
-        rig.start_bot();
+        rig.start_bot().await;
         rig
     }
 
@@ -84,26 +89,17 @@ impl BotRig {
         telegram_timeout: Option<Duration>,
     ) -> BotRig {
         let mut rig = BotRig::with_catalogue(engine, catalogue).await;
-        let keys = [KieKey {
-            id: "KIE_API_KEY".into(),
-            account: "main".into(),
-            secret: SecretString::from("test-key"),
-        }];
-        let store = rig.store().clone();
-        let pool = KeyPool::start(&keys, 10, store.clone())
+        let mut config = rig.config.clone();
+        if let Some(timeout) = telegram_timeout {
+            config.telegram.request = timeout;
+            config.telegram.upload = timeout;
+        }
+        // A worker process beside the bot's, as `neurocards worker` runs it.
+        let worker = rig
+            .app(&config, Role::Worker)
             .await
-            .expect("key pool");
-        let url = url::Url::parse(&rig.kie.base_url()).expect("emulator URL");
-        let kie = KieClient::new(url.clone(), url, Duration::from_secs(2)).expect("KIE client");
-        let sender = match telegram_timeout {
-            Some(timeout) => {
-                let token = SecretString::from(rig.telegram.token());
-                let api = url::Url::parse(&rig.telegram.base_url()).expect("emulator URL");
-                Telegram::with_timeouts(&token, &api, timeout, timeout).expect("Telegram client")
-            }
-            None => rig.sender(),
-        };
-        let worker = Worker::new(store, kie, pool, sender, fast_settings()).expect("worker");
+            .take_worker()
+            .expect("a worker");
         let stop = CancellationToken::new();
         let handle = tokio::spawn({
             let stop = stop.clone();
@@ -119,26 +115,22 @@ impl BotRig {
         &self.db.store
     }
 
-    fn sender(&self) -> Telegram {
-        let token = SecretString::from(self.telegram.token());
-        let api = url::Url::parse(&self.telegram.base_url()).expect("emulator URL");
-        Telegram::new(&token, &api).expect("Telegram client")
+    async fn app(&self, config: &Config, role: Role) -> App {
+        let overrides = Overrides {
+            store: Some(self.db.store.clone()),
+            catalogue: Some(self.catalogue.clone()),
+        };
+        App::build_with(config, role, overrides)
+            .await
+            .expect("assembling the process")
     }
 
-    fn start_bot(&mut self) {
-        let catalogue = self.catalogue.clone();
-        let context = BotContext {
-            store: self.db.store.clone(),
-            templates: Arc::new(Templates::built_in(&catalogue).expect("templates")),
-            catalogue: Arc::new(catalogue),
-            telegram: self.sender(),
-            admin_ids: vec![ADMIN],
-            free_credits: 0,
-            max_photo_bytes: 10 * 1024 * 1024,
-            bot_username: "neurocards_test_bot".to_owned(),
-        };
-        let runner = BotRunner::new(self.sender().throttled(), context)
-            .with_poll_timeout(Duration::from_millis(500));
+    async fn start_bot(&mut self) {
+        let runner = self
+            .app(&self.config, Role::Bot)
+            .await
+            .take_bot()
+            .expect("a bot process has a bot");
         let stop = CancellationToken::new();
         let handle = tokio::spawn(runner.run(stop.clone()));
         self.bot = Some((stop, handle));
@@ -150,7 +142,7 @@ impl BotRig {
             stop.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
         }
-        self.start_bot();
+        self.start_bot().await;
     }
 
     /// A user who has `credits` (registered the way the bot registers them).

@@ -15,7 +15,11 @@ crate::both_engines!(
 );
 
 async fn a_dead_workers_job_goes_to_a_live_one_with_its_task_id(engine: Engine) {
-    let db = TestDb::new(engine).await; // dead after 90 s
+    let options = neurocards::store::StoreOptions {
+        worker_dead_after: Duration::from_secs(90),
+        ..Default::default()
+    };
+    let db = TestDb::with_options(engine, options).await;
     let user = user_with(&db.store, 1, 1).await;
     let placed = place(&db.store, user, 1).await;
     let dying = worker(&db.store, "dying").await;

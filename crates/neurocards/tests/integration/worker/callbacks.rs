@@ -7,11 +7,10 @@ use std::time::{Duration, Instant};
 use emulators::kie::{callback_signature, KieConfig};
 use neurocards::http::callback_auth::CallbackAuth;
 use neurocards::store::{Engine, StoreOptions};
-use neurocards::worker::PollSchedule;
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::rig::{fast_settings, one_account, Rig};
+use super::rig::{fast_config, one_account, Rig};
 
 crate::both_engines!(a_signed_callback_wakes_the_job_and_forgeries_change_nothing);
 
@@ -28,12 +27,10 @@ async fn a_signed_callback_wakes_the_job_and_forgeries_change_nothing(engine: En
         .await
         .expect("a free port");
     let base = format!("http://{}", listener.local_addr().expect("an address"));
-    let mut settings = fast_settings();
+    let mut settings = fast_config();
     // Without a callback the first status query would come after about half a minute.
-    settings.poll = PollSchedule {
-        first: Duration::from_secs(40),
-        max: Duration::from_secs(40),
-    };
+    settings.kie.poll_first_interval = Duration::from_secs(40);
+    settings.poll_max_interval = Duration::from_secs(40);
     settings.poll_timeout = Duration::from_secs(120);
     settings.public_url = Some(url::Url::parse(&base).expect("a URL"));
     let kie = KieConfig {

@@ -6,7 +6,7 @@ use emulators::kie::{KieAccount, KieConfig};
 use neurocards::domain::{ErrorClass, JobStatus};
 use neurocards::store::{Engine, KeyState, StoreOptions};
 
-use super::rig::{fast_settings, one_account, Rig};
+use super::rig::{fast_config, one_account, Rig};
 
 crate::both_engines!(
     a_content_violation_is_refunded_at_once_with_its_reason,
@@ -185,7 +185,7 @@ async fn a_402_on_one_key_moves_the_video_to_another_key(engine: Engine) {
         ],
         ..one_account()
     };
-    let mut rig = Rig::with(engine, kie, fast_settings(), StoreOptions::default()).await;
+    let mut rig = Rig::with(engine, kie, fast_config(), StoreOptions::default()).await;
     let user = rig.user(641, 2, "en").await;
     let order = rig.order(user, 2, "a backpack").await;
     rig.spawn_worker().await;
@@ -268,9 +268,9 @@ async fn a_create_that_may_have_reached_kie_is_never_replayed(engine: Engine) {
 }
 
 async fn a_task_that_never_ends_is_refunded_after_the_poll_timeout(engine: Engine) {
-    let settings = neurocards::worker::WorkerSettings {
+    let settings = neurocards::config::Config {
         poll_timeout: Duration::from_secs(2),
-        ..fast_settings()
+        ..fast_config()
     };
     let mut rig = Rig::with(engine, one_account(), settings, StoreOptions::default()).await;
     let user = rig.user(661, 1, "en").await;

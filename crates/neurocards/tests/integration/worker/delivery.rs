@@ -9,7 +9,7 @@ use neurocards::store::Engine;
 use emulators::telegram::TelegramConfig;
 use neurocards::store::StoreOptions;
 
-use super::rig::{fast_settings, one_account, Rig};
+use super::rig::{fast_config, one_account, Rig};
 
 crate::both_engines!(
     a_video_telegram_cannot_fetch_by_url_is_uploaded,
@@ -86,7 +86,7 @@ async fn deliveries_stay_within_telegrams_limits_or_wait_as_told(engine: Engine)
     let mut rig = Rig::with_telegram(
         engine,
         one_account(),
-        fast_settings(),
+        fast_config(),
         StoreOptions::default(),
         telegram,
     )

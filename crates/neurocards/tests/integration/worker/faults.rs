@@ -112,7 +112,7 @@ async fn telegram_refusing_connections_delays_the_video_but_delivers_it_once(eng
     let mut rig = Rig::with(
         engine,
         kie,
-        super::rig::fast_settings(),
+        super::rig::fast_config(),
         neurocards::store::StoreOptions::default(),
     )
     .await;
@@ -204,11 +204,9 @@ async fn a_stopped_worker_creates_no_new_task_and_the_next_one_finishes_the_orde
         stage_delay: Duration::from_millis(300),
         ..super::rig::one_account()
     };
-    let settings = neurocards::worker::WorkerSettings {
-        create_limit: 1,
-        create_window: Duration::from_secs(3),
-        ..super::rig::fast_settings()
-    };
+    let mut settings = super::rig::fast_config();
+    settings.kie.create_limit = 1;
+    settings.kie.create_window = Duration::from_secs(3);
     let mut rig = Rig::with(
         engine,
         kie,

@@ -12,7 +12,7 @@ use neurocards::domain::{ErrorClass, JobStatus};
 use neurocards::sample_photo::{product_jpeg, MUG};
 use neurocards::store::{Engine, KeyState, StoreOptions};
 
-use super::rig::{fast_settings, one_account, Rig, ADMIN_ID, JPEG};
+use super::rig::{fast_config, one_account, Rig, ADMIN_ID, JPEG};
 
 crate::both_engines!(
     an_order_on_each_built_in_model_reaches_kie_with_the_fields_of_its_schema,
@@ -259,7 +259,7 @@ async fn a_client_refused_by_kies_cdn_is_refunded_and_the_admins_told_what_to_ch
         refused_user_agents: vec!["neurocards".to_owned()],
         ..one_account()
     };
-    let mut rig = Rig::with(engine, kie, fast_settings(), StoreOptions::default()).await;
+    let mut rig = Rig::with(engine, kie, fast_config(), StoreOptions::default()).await;
     let user = rig.user(605, 5, "en").await;
     let placed = rig.order(user, 2, "a mug").await;
     rig.spawn_worker().await;

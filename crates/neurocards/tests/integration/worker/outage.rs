@@ -10,7 +10,7 @@ use neurocards::domain::JobStatus;
 use neurocards::store::{Engine, Store, StoreOptions};
 use sqlx::{AnyConnection, Connection, Executor};
 
-use super::rig::{fast_settings, one_account, Rig};
+use super::rig::{fast_config, one_account, Rig};
 use crate::proxy::TcpProxy;
 
 crate::both_engines!(a_thirty_second_database_outage_loses_and_doubles_nothing);
@@ -29,7 +29,7 @@ async fn a_thirty_second_database_outage_loses_and_doubles_nothing(engine: Engin
         worker_dead_after: Duration::from_secs(10),
         ..StoreOptions::default()
     };
-    let mut rig = Rig::with(engine, kie, fast_settings(), options.clone()).await;
+    let mut rig = Rig::with(engine, kie, fast_config(), options.clone()).await;
     let user = rig.user(901, 5, "en").await;
     let placed = rig.order(user, 3, "a mug on a table").await;
 

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use emulators::kie::{KieAccount, KieConfig, KieEmulator};
 use emulators::telegram::{SentKind, SentMessage, TelegramConfig, TelegramEmulator};
-use neurocards::config::KieKey;
+use neurocards::app::{App, Overrides, Role};
+use neurocards::config::{Config, KieKey};
 use neurocards::domain::{ChatId, JobStatus, Lang, OrderId, UserId};
-use neurocards::kie::{KeyPool, KieClient};
 use neurocards::store::{Engine, NewOrder, PlacedOrder, Store, StoreOptions};
-use neurocards::telegram::Telegram;
-use neurocards::worker::{PollSchedule, Worker, WorkerSettings};
+use neurocards::worker::Worker;
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,37 +26,67 @@ pub struct Rig {
     pub db: TestDb,
     pub kie: KieEmulator,
     pub telegram: TelegramEmulator,
-    pub settings: WorkerSettings,
-    pub keys: Vec<KieKey>,
+    /// The configuration every worker of the rig is built from, pointed at the emulators.
+    pub config: Config,
     workers: Vec<(CancellationToken, JoinHandle<()>)>,
 }
 
-/// Short timings for tests; production uses `WorkerSettings::default()`.
-pub fn fast_settings() -> WorkerSettings {
-    WorkerSettings {
-        concurrency: 100,
-        poll: PollSchedule {
-            first: Duration::from_millis(60),
-            max: Duration::from_millis(200),
-        },
-        poll_timeout: Duration::from_secs(20),
-        retry: neurocards::domain::retry::RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(200),
-        },
-        create_limit: 20,
-        create_window: Duration::from_secs(10),
-        rate_limit_rest: Duration::from_millis(300),
-        heartbeat_every: Duration::from_millis(200),
-        idle_wait: Duration::from_millis(50),
-        shutdown_grace: Duration::from_secs(5),
-        max_photo_bytes: 10 * 1024 * 1024,
-        delivery_patience: Duration::from_secs(30),
-        max_transfers: 8,
-        worker_id: None,
-        public_url: None,
-        admin_ids: vec![ADMIN_ID],
-    }
+/// The configuration of a test: production's variables with the pauses shrunk so a test runs
+/// in seconds. The rig points it at its emulators and database.
+pub fn fast_config() -> Config {
+    let admin = ADMIN_ID.to_string();
+    let vars: std::collections::HashMap<String, String> = [
+        ("WORKER_CONCURRENCY", "100"),
+        ("POLL_FIRST_INTERVAL", "60ms"),
+        ("POLL_MAX_INTERVAL", "200ms"),
+        ("POLL_TIMEOUT", "20s"),
+        ("MAX_ATTEMPTS", "3"),
+        ("RETRY_BASE_DELAY", "200ms"),
+        ("KIE_CREATE_LIMIT", "20"),
+        ("KIE_CREATE_WINDOW", "10s"),
+        ("KIE_RATE_LIMIT_REST", "300ms"),
+        // Well below the emulator's 10 per second: a loaded test machine bunches requests,
+        // and a worker learns that another joined only at its next heartbeat.
+        ("KIE_STATUS_PER_SECOND", "6"),
+        ("KIE_TIMEOUT", "2s"),
+        ("HEARTBEAT_EVERY", "200ms"),
+        ("QUEUE_CHECK_EVERY", "50ms"),
+        ("SHUTDOWN_GRACE", "5s"),
+        ("DELIVERY_PATIENCE", "30s"),
+        ("MAX_TRANSFERS", "8"),
+        ("MAX_PHOTO_MB", "10"),
+        ("TELEGRAM_LONG_POLL", "500ms"),
+        ("ADMIN_IDS", admin.as_str()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect();
+    Config::from_vars(&vars).expect("the test configuration parses")
+}
+
+/// Points `config` at the emulators: their URLs, the bot token and the keys of the KIE
+/// emulator's `accounts`.
+pub fn point_at(
+    config: &mut Config,
+    telegram: &TelegramEmulator,
+    kie: &KieEmulator,
+    accounts: &[KieAccount],
+) {
+    let url = |raw: String| url::Url::parse(&raw).expect("an emulator URL");
+    config.bot_token = Some(SecretString::from(telegram.token()));
+    config.telegram_api_url = url(telegram.base_url());
+    config.kie_api_url = url(kie.base_url());
+    config.kie_upload_url = url(kie.base_url());
+    config.kie_keys = accounts
+        .iter()
+        .flat_map(|account: &KieAccount| {
+            account.keys.iter().map(|key| KieKey {
+                id: format!("key-{key}"),
+                account: account.name.clone(),
+                secret: SecretString::from(key.clone()),
+            })
+        })
+        .collect();
 }
 
 /// Receives the operator alerts in the worker tests.
@@ -75,7 +104,7 @@ impl Rig {
         Rig::with(
             engine,
             one_account(),
-            fast_settings(),
+            fast_config(),
             StoreOptions::default(),
         )
         .await
@@ -84,13 +113,13 @@ impl Rig {
     pub async fn with(
         engine: Engine,
         kie_config: KieConfig,
-        settings: WorkerSettings,
+        config: Config,
         options: StoreOptions,
     ) -> Rig {
         Rig::with_telegram(
             engine,
             kie_config,
-            settings,
+            config,
             options,
             TelegramConfig::default(),
         )
@@ -100,34 +129,25 @@ impl Rig {
     pub async fn with_telegram(
         engine: Engine,
         kie_config: KieConfig,
-        settings: WorkerSettings,
+        mut config: Config,
         options: StoreOptions,
         telegram_config: TelegramConfig,
     ) -> Rig {
-        let keys = kie_config
-            .accounts
-            .iter()
-            .flat_map(|account: &KieAccount| {
-                account.keys.iter().map(|key| KieKey {
-                    id: format!("key-{key}"),
-                    account: account.name.clone(),
-                    secret: SecretString::from(key.clone()),
-                })
-            })
-            .collect();
-        let db = TestDb::real_time(engine, options).await;
+        let db = TestDb::real_time(engine, options.clone()).await;
+        let accounts = kie_config.accounts.clone();
         let kie = KieEmulator::start(kie_config)
             .await
             .expect("starting the KIE emulator");
         let telegram = TelegramEmulator::start(telegram_config)
             .await
             .expect("starting the Telegram emulator");
+        point_at(&mut config, &telegram, &kie, &accounts);
+        config.store = options;
         Rig {
             db,
             kie,
             telegram,
-            settings,
-            keys,
+            config,
             workers: Vec::new(),
         }
     }
@@ -140,19 +160,18 @@ impl Rig {
         self.build_worker_on(self.db.store.clone()).await
     }
 
-    /// A worker that reaches the database through `store` (a proxy a test can cut, say).
+    /// A worker that reaches the database through `store` (a proxy a test can cut, say),
+    /// assembled as `neurocards worker` assembles it.
     pub async fn build_worker_on(&self, store: Store) -> Arc<Worker> {
-        // Well below the emulator's 10 per second: a loaded test machine bunches requests,
-        // and a worker learns that another joined only at its next heartbeat.
-        let pool = KeyPool::start(&self.keys, 6, store.clone())
+        let overrides = Overrides {
+            store: Some(store),
+            ..Overrides::default()
+        };
+        App::build_with(&self.config, Role::Worker, overrides)
             .await
-            .expect("key pool");
-        let url = url::Url::parse(&self.kie.base_url()).expect("emulator URL");
-        let kie = KieClient::new(url.clone(), url, Duration::from_secs(2)).expect("KIE client");
-        let token = SecretString::from(self.telegram.token());
-        let api = url::Url::parse(&self.telegram.base_url()).expect("emulator URL");
-        let telegram = Telegram::new(&token, &api).expect("Telegram client");
-        Worker::new(store, kie, pool, telegram, self.settings.clone()).expect("worker")
+            .expect("assembling a worker process")
+            .take_worker()
+            .expect("a worker process has a worker")
     }
 
     /// Starts a worker; returns its index for [`Rig::crash_worker`] / [`Rig::stop_worker`].

@@ -5,9 +5,8 @@ use std::time::Duration;
 use emulators::kie::KieConfig;
 use neurocards::domain::JobStatus;
 use neurocards::store::{Engine, StoreOptions};
-use neurocards::worker::WorkerSettings;
 
-use super::rig::{fast_settings, one_account, Rig};
+use super::rig::{fast_config, one_account, Rig};
 
 crate::both_engines!(a_burst_of_100_videos_on_one_account_never_hits_a_rate_limit);
 
@@ -20,10 +19,8 @@ async fn a_burst_of_100_videos_on_one_account_never_hits_a_rate_limit(engine: En
         stage_delay: Duration::from_millis(100),
         ..one_account()
     };
-    let settings = WorkerSettings {
-        create_window: Duration::from_secs(1),
-        ..fast_settings()
-    };
+    let mut settings = fast_config();
+    settings.kie.create_window = Duration::from_secs(1);
     let mut rig = Rig::with(engine, kie, settings, StoreOptions::default()).await;
     let mut orders = Vec::new();
     for id in 0..20 {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use neurocards::domain::JobStatus;
 use neurocards::store::{Engine, StoreOptions};
 
-use super::rig::{fast_settings, one_account, Rig};
+use super::rig::{fast_config, one_account, Rig};
 
 crate::both_engines!(
     a_crashed_workers_job_is_finished_by_another_without_a_second_task,
@@ -18,7 +18,7 @@ async fn a_crashed_workers_job_is_finished_by_another_without_a_second_task(engi
         worker_dead_after: Duration::from_secs(1),
         ..StoreOptions::default()
     };
-    let mut rig = Rig::with(engine, one_account(), fast_settings(), options).await;
+    let mut rig = Rig::with(engine, one_account(), fast_config(), options).await;
     let user = rig.user(801, 1, "en").await;
     let order = rig.order(user, 1, "a teapot #slow=3").await;
     let first = rig.spawn_worker().await;
@@ -49,7 +49,7 @@ async fn a_stopped_worker_hands_its_jobs_back_at_once(engine: Engine) {
         worker_dead_after: Duration::from_secs(60),
         ..StoreOptions::default()
     };
-    let mut rig = Rig::with(engine, one_account(), fast_settings(), options).await;
+    let mut rig = Rig::with(engine, one_account(), fast_config(), options).await;
     let user = rig.user(802, 1, "en").await;
     let order = rig.order(user, 1, "a teapot #slow=3").await;
     let first = rig.spawn_worker().await;
@@ -74,9 +74,9 @@ async fn a_worker_restarted_under_its_id_resumes_its_jobs_at_once(engine: Engine
         worker_dead_after: Duration::from_secs(60),
         ..StoreOptions::default()
     };
-    let settings = neurocards::worker::WorkerSettings {
+    let settings = neurocards::config::Config {
         worker_id: Some("host-a-1".to_owned()),
-        ..fast_settings()
+        ..fast_config()
     };
     let mut rig = Rig::with(engine, one_account(), settings, options).await;
     let user = rig.user(803, 1, "en").await;

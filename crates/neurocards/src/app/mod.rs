@@ -1,0 +1,263 @@
+//! The application, assembled in one place. `run`, `bot`, `worker`, the demo and the test
+//! rigs all build it here, so the wiring production runs is the wiring the tests run: one
+//! database pool, one Telegram client (one rate budget for the bot token), one shutdown
+//! signal, and one supervisor that owns every part of the process.
+
+mod supervise;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use teloxide::prelude::Requester;
+use tokio_util::sync::CancellationToken;
+
+use crate::bot::{BotContext, BotRunner};
+use crate::catalogue::Catalogue;
+use crate::config::Config;
+use crate::domain::retry::RetryPolicy;
+use crate::http::callback_auth::CallbackAuth;
+use crate::kie::{KeyPool, KieClient};
+use crate::store::Store;
+use crate::telegram::{redact_token, Telegram};
+use crate::templates::Templates;
+use crate::worker::{PollSchedule, Worker, WorkerSettings};
+
+pub use supervise::{supervise, Part};
+
+/// Which parts a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The dialog, the worker pool and the HTTP server: `neurocards run`.
+    All,
+    /// The dialog alone: `neurocards bot`.
+    Bot,
+    /// The worker pool alone: `neurocards worker`.
+    Worker,
+}
+
+/// What a caller supplies instead of building it from the configuration.
+#[derive(Default)]
+pub struct Overrides {
+    /// A store already open: a test's database, or one reached through a proxy it can cut.
+    pub store: Option<Store>,
+    /// The models offered, instead of reading `MODELS_FILE`.
+    pub catalogue: Option<Catalogue>,
+}
+
+pub struct App {
+    store: Store,
+    telegram: Telegram,
+    bot: Option<BotRunner>,
+    worker: Option<Arc<Worker>>,
+    http: Option<(SocketAddr, axum::Router)>,
+    shutdown: CancellationToken,
+    /// How long the parts get to stop once the process is stopping.
+    stop_within: Duration,
+}
+
+impl App {
+    /// Opens the database (bringing its schema up to date) and builds the parts of `role`.
+    pub async fn build(config: &Config, role: Role) -> anyhow::Result<App> {
+        App::build_with(config, role, Overrides::default()).await
+    }
+
+    pub async fn build_with(
+        config: &Config,
+        role: Role,
+        overrides: Overrides,
+    ) -> anyhow::Result<App> {
+        let store = match overrides.store {
+            Some(store) => store,
+            None => Store::connect(&config.database_url, config.store.clone()).await?,
+        };
+        let token = config.require_bot_token()?;
+        let telegram = Telegram::with_timeouts(
+            token,
+            &config.telegram_api_url,
+            config.telegram.request,
+            config.telegram.upload,
+        )
+        .context("building the Telegram client")?;
+        let catalogue = match overrides.catalogue {
+            Some(catalogue) => catalogue,
+            None => Catalogue::load(config.models_file.as_deref())?,
+        };
+        let bot = match role {
+            Role::All | Role::Bot => {
+                Some(build_bot(config, store.clone(), &telegram, catalogue).await?)
+            }
+            Role::Worker => None,
+        };
+        let worker = match role {
+            Role::All | Role::Worker => {
+                Some(build_worker(config, store.clone(), telegram.clone()).await?)
+            }
+            Role::Bot => None,
+        };
+        let http = match (&worker, role) {
+            (Some(worker), Role::All) => {
+                let auth = config.kie_webhook_hmac_key.clone().map(CallbackAuth::new);
+                let router = crate::http::router(store.clone(), worker.wakeups(), auth);
+                Some((config.http_addr, router))
+            }
+            _ => None,
+        };
+        Ok(App {
+            store,
+            telegram,
+            bot,
+            worker,
+            http,
+            shutdown: CancellationToken::new(),
+            stop_within: config.shutdown_grace + Duration::from_secs(15),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The process's one Telegram client.
+    pub fn telegram(&self) -> &Telegram {
+        &self.telegram
+    }
+
+    /// Cancelling it stops the process: SIGTERM, the end of the demo, a test.
+    pub fn shutdown(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub fn worker(&self) -> Option<&Arc<Worker>> {
+        self.worker.as_ref()
+    }
+
+    /// Takes the worker out, for a test that runs (and crashes) it on its own.
+    pub fn take_worker(&mut self) -> Option<Arc<Worker>> {
+        self.worker.take()
+    }
+
+    /// Takes the dialog out, for a test that runs it on its own.
+    pub fn take_bot(&mut self) -> Option<BotRunner> {
+        self.bot.take()
+    }
+
+    /// Runs every part until the shutdown signal, or until one part stops by itself: then
+    /// the others are stopped too and the error says which part failed.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let shutdown = self.shutdown;
+        let mut parts: Vec<Part> = Vec::new();
+        if let Some(bot) = self.bot {
+            let stop = shutdown.clone();
+            parts.push((
+                "bot",
+                tokio::spawn(async move {
+                    bot.run(stop).await;
+                    Ok(())
+                }),
+            ));
+        }
+        if let Some(worker) = self.worker {
+            let stop = shutdown.clone();
+            parts.push((
+                "worker",
+                tokio::spawn(async move { worker.run(stop).await.context("running the worker") }),
+            ));
+        }
+        if let Some((addr, router)) = self.http {
+            let stop = shutdown.clone();
+            parts.push((
+                "http server",
+                tokio::spawn(async move {
+                    crate::http::serve(addr, router, stop)
+                        .await
+                        .with_context(|| format!("serving HTTP on {addr} (HTTP_ADDR)"))
+                }),
+            ));
+        }
+        supervise(shutdown, parts, self.stop_within).await
+    }
+}
+
+/// The dialog; asks Telegram who the bot is (which also proves the token).
+async fn build_bot(
+    config: &Config,
+    store: Store,
+    telegram: &Telegram,
+    catalogue: Catalogue,
+) -> anyhow::Result<BotRunner> {
+    let token = config.require_bot_token()?;
+    if config.webhook_url.is_some() {
+        tracing::warn!(
+            "WEBHOOK_URL is set, but webhooks are not supported yet: using long polling"
+        );
+    }
+    let templates = Templates::load(config.templates_file.as_deref(), &catalogue)?;
+    let bot = telegram.throttled();
+    let me = bot
+        .get_me()
+        .await
+        .map_err(|err| anyhow::anyhow!(redact_token(&err.to_string(), token.expose_secret())))
+        .context("asking Telegram who the bot is (is BOT_TOKEN right?)")?;
+    let context = BotContext {
+        store,
+        catalogue: Arc::new(catalogue),
+        templates: Arc::new(templates),
+        telegram: telegram.clone(),
+        admin_ids: config.admin_ids.clone(),
+        free_credits: config.free_credits,
+        max_photo_bytes: config.max_photo_mb * 1024 * 1024,
+        bot_username: me.username.clone().unwrap_or_default(),
+    };
+    tracing::info!(bot = %context.bot_username, "bot ready");
+    Ok(BotRunner::new(bot, context).with_poll_timeout(config.telegram.long_poll))
+}
+
+/// The worker pool: its KIE keys, client and settings.
+async fn build_worker(
+    config: &Config,
+    store: Store,
+    telegram: Telegram,
+) -> anyhow::Result<Arc<Worker>> {
+    let keys = config.require_kie_keys()?;
+    let pool = KeyPool::start(keys, config.kie.status_per_second, store.clone())
+        .await
+        .context("registering the KIE keys")?;
+    let kie = KieClient::with_user_agent(
+        config.kie_api_url.clone(),
+        config.kie_upload_url.clone(),
+        config.kie.request_timeout,
+        &config.kie_user_agent,
+    )
+    .context("building the KIE client")?;
+    Worker::new(store, kie, pool, telegram, worker_settings(config)).context("building the worker")
+}
+
+pub fn worker_settings(config: &Config) -> WorkerSettings {
+    WorkerSettings {
+        concurrency: config.worker_concurrency,
+        poll: PollSchedule {
+            first: config.kie.poll_first_interval,
+            max: config.poll_max_interval,
+        },
+        poll_timeout: config.poll_timeout,
+        retry: RetryPolicy {
+            max_attempts: config.kie.max_attempts,
+            base_delay: config.kie.retry_base_delay,
+        },
+        create_limit: config.kie.create_limit,
+        create_window: config.kie.create_window,
+        rate_limit_rest: config.kie.rate_limit_rest,
+        heartbeat_every: config.heartbeat_every,
+        idle_wait: config.queue_check_every,
+        shutdown_grace: config.shutdown_grace,
+        max_photo_bytes: config.max_photo_mb * 1024 * 1024,
+        delivery_patience: config.delivery_patience,
+        max_transfers: config.max_transfers,
+        worker_id: config.worker_id.clone(),
+        public_url: config.public_url.clone(),
+        admin_ids: config.admin_ids.clone(),
+    }
+}
