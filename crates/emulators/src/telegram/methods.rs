@@ -8,6 +8,7 @@ use super::error::TgError;
 use super::faults;
 use super::params::Params;
 use super::sending;
+use super::stars;
 use super::state::TgState;
 use super::types;
 use super::{PreCheckoutAnswer, TelegramConfig};
@@ -56,6 +57,7 @@ const OTHERS: &[&str] = &[
     "setMyDescription",
     "setMyShortDescription",
     "setChatMenuButton",
+    "getStarTransactions",
     "refundStarPayment",
 ];
 
@@ -144,6 +146,8 @@ fn call_other(st: &mut TgState, method: &str, p: &Params) -> Result<Value, TgErr
             });
             Ok(json!(true))
         }
+        "getStarTransactions" => Ok(stars::get_star_transactions(&st.stars, p)),
+        "refundStarPayment" => stars::refund_star_payment(&mut st.stars, p),
         "getFile" => {
             let file = p
                 .str("file_id")

@@ -3,6 +3,11 @@
 //! A test acts as users (`send_text`, `send_photo`, `press_button`…), which queues updates for
 //! `getUpdates`, and reads back what the bot did (`sent`, `calls`).
 //!
+//! Stars payments: `pre_checkout`, `successful_payment` and `refunded_payment` queue the
+//! updates, and the payments and refunds form the ledger that getStarTransactions lists and
+//! refundStarPayment checks (`star_refunds`); `record_payment_only` adds a payment whose
+//! update was lost.
+//!
 //! Faults make calls fail the way Telegram does. Injected with `inject` (method names match
 //! case-insensitively; `clear_faults` drops those pending):
 //! - [`Fault::TooManyRequests`]: the next call of a method gets 429 with `retry_after`;
@@ -23,6 +28,7 @@ mod methods;
 mod params;
 mod routes;
 mod sending;
+mod stars;
 mod state;
 mod types;
 
@@ -164,6 +170,8 @@ pub struct RecordedCall {
     pub token_ok: bool,
     /// The parameters; an uploaded file appears as `"<upload n bytes>"`.
     pub params: Value,
+    /// When the request arrived: benchmarks measure the bot's answer times from it.
+    pub at: std::time::Instant,
 }
 
 /// An answerPreCheckoutQuery the bot made.
@@ -275,7 +283,9 @@ impl TelegramEmulator {
         id
     }
 
-    /// The payment went through: a message with `successful_payment`; returns its id.
+    /// The payment went through: a message with `successful_payment`; returns its id. A Stars
+    /// payment (currency "XTR") is also recorded as a Star transaction with id `charge_id`,
+    /// listed by getStarTransactions and refundable by refundStarPayment.
     pub fn successful_payment(
         &self,
         user: &TestUser,
@@ -291,7 +301,60 @@ impl TelegramEmulator {
             "telegram_payment_charge_id": charge_id,
             "provider_payment_charge_id": "",
         }});
-        self.send_message_json(user, fields)
+        let id = {
+            let mut st = self.shared.lock();
+            // Under the same lock as the update: a bot that sees the update and looks the
+            // charge up must find it.
+            if currency == "XTR" {
+                st.stars
+                    .record_payment(user, total_amount, payload, charge_id);
+            }
+            st.user_message(user, fields)
+        };
+        self.shared.updates.notify_waiters();
+        id
+    }
+
+    /// A Stars payment Telegram took but whose successful_payment update the bot never got
+    /// (lost during an outage): only the Star transaction is recorded, no update is queued,
+    /// so the bot can find it only through getStarTransactions.
+    pub fn record_payment_only(
+        &self,
+        user: &TestUser,
+        total_amount: i64,
+        payload: &str,
+        charge_id: &str,
+    ) {
+        self.shared
+            .lock()
+            .stars
+            .record_payment(user, total_amount, payload, charge_id);
+    }
+
+    /// A Stars payment was refunded: a message with `refunded_payment` (Bot API 7.10); returns
+    /// its id. The refund joins the Star transactions unless the charge was refunded already
+    /// (by the bot's refundStarPayment, say), as it is Telegram's record whoever refunded.
+    pub fn refunded_payment(
+        &self,
+        user: &TestUser,
+        total_amount: i64,
+        payload: &str,
+        charge_id: &str,
+    ) -> i64 {
+        let fields = json!({"refunded_payment": {
+            "currency": "XTR",
+            "total_amount": total_amount,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+        }});
+        let id = {
+            let mut st = self.shared.lock();
+            st.stars
+                .record_refund(user, total_amount, payload, charge_id);
+            st.user_message(user, fields)
+        };
+        self.shared.updates.notify_waiters();
+        id
     }
 
     /// Stores `bytes` as a file; the id is servable by getFile.
@@ -334,6 +397,11 @@ impl TelegramEmulator {
         }
     }
 
+    /// How many requests were answered with 429 Too Many Requests.
+    pub fn rate_limited(&self) -> usize {
+        self.shared.lock().rate_limited
+    }
+
     /// Callback query ids answered by answerCallbackQuery, in order.
     pub fn answered_callbacks(&self) -> Vec<String> {
         self.shared.lock().answered_callbacks.clone()
@@ -342,6 +410,11 @@ impl TelegramEmulator {
     /// answerPreCheckoutQuery calls, in order.
     pub fn pre_checkout_answers(&self) -> Vec<PreCheckoutAnswer> {
         self.shared.lock().pre_checkout_answers.clone()
+    }
+
+    /// Successful refundStarPayment calls, in order, as `(user id, charge id)`.
+    pub fn star_refunds(&self) -> Vec<(i64, String)> {
+        self.shared.lock().stars.refunds()
     }
 
     pub fn inject(&self, fault: Fault) {

@@ -49,6 +49,7 @@ async fn api(
             method: method.clone(),
             token_ok,
             params: recorded,
+            at: std::time::Instant::now(),
         });
         faults::take_late_answer(&mut st.faults, &method)
     };
@@ -57,6 +58,9 @@ async fn api(
         Ok(_) if !token_ok => Err(TgError::unauthorized()),
         Ok(params) => run(&shared, &method, &params).await,
     };
+    if result.as_ref().is_err_and(|error| error.code == 429) {
+        shared.lock().rate_limited += 1;
+    }
     let response = match result {
         Ok(value) => Json(json!({"ok": true, "result": value})).into_response(),
         Err(error) => error.into_response(),

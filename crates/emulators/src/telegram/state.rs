@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::faults::SendLimiter;
+use super::stars::StarLedger;
 use super::types::{self, FileMeta};
 use super::{Fault, PreCheckoutAnswer, RecordedCall, SentMessage, TelegramConfig, TestUser};
 
@@ -78,8 +79,11 @@ pub(crate) struct TgState {
     pub messages: Vec<BotMessage>,
     files: HashMap<String, StoredFile>,
     pub calls: Vec<RecordedCall>,
+    /// Requests answered with 429.
+    pub rate_limited: usize,
     pub answered_callbacks: Vec<String>,
     pub pre_checkout_answers: Vec<PreCheckoutAnswer>,
+    pub stars: StarLedger,
     pub faults: Vec<Fault>,
     pub limiter: SendLimiter,
     pub webhook_url: Option<String>,
@@ -100,8 +104,10 @@ impl TgState {
             messages: Vec::new(),
             files: HashMap::new(),
             calls: Vec::new(),
+            rate_limited: 0,
             answered_callbacks: Vec::new(),
             pre_checkout_answers: Vec::new(),
+            stars: StarLedger::default(),
             faults: Vec::new(),
             limiter: SendLimiter::default(),
             webhook_url: None,

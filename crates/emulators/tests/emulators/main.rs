@@ -6,3 +6,4 @@ mod kie_models;
 mod kie_veo;
 mod telegram;
 mod telegram_faults;
+mod telegram_stars;

@@ -195,7 +195,7 @@ async fn build_bot(
         );
     }
     let templates = Templates::load(config.templates_file.as_deref(), &catalogue)?;
-    let bot = telegram.throttled();
+    let bot = telegram.dialog_bot();
     let me = bot
         .get_me()
         .await

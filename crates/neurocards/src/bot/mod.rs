@@ -24,7 +24,6 @@ pub mod state;
 use std::sync::Arc;
 use std::time::Duration;
 
-use teloxide::adaptors::throttle::Throttle;
 use teloxide::dispatching::dialogue::{self, Dialogue};
 use teloxide::dispatching::{DefaultKey, UpdateHandler};
 use teloxide::prelude::*;
@@ -40,7 +39,7 @@ use crate::templates::{Template, Templates};
 use crate::texts::Lang;
 use state::{DialogStorage, State};
 
-pub type TgBot = Throttle<Bot>;
+pub type TgBot = Bot;
 pub type BotDialogue = Dialogue<State, DialogStorage>;
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 pub type HandlerResult = Result<(), HandlerError>;
@@ -163,7 +162,8 @@ pub struct BotRunner {
 }
 
 impl BotRunner {
-    /// `bot`: the process's one rate-limited client ([`Telegram::throttled`]).
+    /// `bot`: the process's client for the dialog ([`crate::telegram::Telegram::dialog_bot`]); its
+    /// messages take their turn in the process's one rate budget.
     pub fn new(bot: TgBot, context: BotContext) -> BotRunner {
         let storage = Arc::new(DialogStorage(context.store.clone()));
         let dispatcher = Dispatcher::builder(bot.clone(), schema())

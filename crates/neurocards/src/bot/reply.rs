@@ -17,6 +17,7 @@ pub async fn send(
 ) -> Result<Option<Message>, RequestError> {
     let mut waited = false;
     loop {
+        ctx.telegram.dialog_turn(chat.0).await;
         let request = bot.send_message(chat, text);
         let sent = match markup.clone() {
             Some(markup) => request.reply_markup(markup).await,

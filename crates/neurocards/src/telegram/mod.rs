@@ -2,15 +2,19 @@
 //! to what the caller must decide on, and their texts never carry the bot token (a Bot API
 //! URL contains it).
 
+pub mod budget;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use teloxide::adaptors::throttle::{Limits, Throttle};
 use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::{FileId, InlineKeyboardMarkup, InputFile};
 use teloxide::{ApiError, RequestError};
 use url::Url;
+
+use budget::{Budget, Lane, Limits};
 
 /// Telegram accepts uploads of up to 50 MB from bots.
 pub const MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
@@ -47,10 +51,11 @@ pub struct SentVideo {
 
 #[derive(Clone)]
 pub struct Telegram {
-    /// Messages go through teloxide's per-chat and global limits.
-    bot: Throttle<Bot>,
+    bot: Bot,
     /// Uploads of whole videos take longer than the default 17 s timeout.
     uploads: Bot,
+    /// Every message of the process, the dialog's and the worker's, takes its turn here.
+    budget: Arc<Budget>,
     token: SecretString,
 }
 
@@ -78,21 +83,30 @@ impl Telegram {
                 .map_err(|err| TelegramError::Other(err.to_string()))
         };
         let api_url = api_url.clone();
-        let bot = Bot::with_client(token.expose_secret(), client(request)?)
-            .set_api_url(api_url.clone())
-            .throttle(Limits::default());
+        let bot =
+            Bot::with_client(token.expose_secret(), client(request)?).set_api_url(api_url.clone());
         let uploads = Bot::with_client(token.expose_secret(), client(upload)?).set_api_url(api_url);
         Ok(Telegram {
             bot,
             uploads,
+            budget: Arc::new(Budget::new(Limits::default())),
             token: token.clone(),
         })
     }
 
-    /// The rate-limited client itself, for the dialog: every part of the process that talks
-    /// to Telegram shares its one budget (30 messages/s per bot, about 1/s per chat).
-    pub fn throttled(&self) -> Throttle<Bot> {
+    /// The client for the dialog. Its messages must first wait for [`Telegram::dialog_turn`].
+    pub fn dialog_bot(&self) -> Bot {
         self.bot.clone()
+    }
+
+    /// Waits until an answer to a person in `chat` may be sent: before any delivery that is
+    /// waiting too.
+    pub async fn dialog_turn(&self, chat: i64) {
+        self.budget.acquire(chat, Lane::Dialog).await;
+    }
+
+    async fn bulk_turn(&self, chat: i64) {
+        self.budget.acquire(chat, Lane::Bulk).await;
     }
 
     /// Downloads a file the user sent, refusing it beyond `max_bytes`.
@@ -131,6 +145,7 @@ impl Telegram {
         caption: &str,
     ) -> Result<SentVideo, TelegramError> {
         let url = Url::parse(url).map_err(|err| TelegramError::FileRefused(err.to_string()))?;
+        self.bulk_turn(chat_id).await;
         let message = self
             .bot
             .send_video(ChatId(chat_id), InputFile::url(url))
@@ -148,6 +163,7 @@ impl Telegram {
         file_id: &str,
         caption: &str,
     ) -> Result<SentVideo, TelegramError> {
+        self.bulk_turn(chat_id).await;
         let message = self
             .bot
             .send_video(
@@ -166,6 +182,7 @@ impl Telegram {
         bytes: Vec<u8>,
         caption: &str,
     ) -> Result<SentVideo, TelegramError> {
+        self.bulk_turn(chat_id).await;
         let message = self
             .uploads
             .send_video(
@@ -186,6 +203,7 @@ impl Telegram {
         text: &str,
         buttons: Option<InlineKeyboardMarkup>,
     ) -> Result<i64, TelegramError> {
+        self.bulk_turn(chat_id).await;
         let request = self.bot.send_message(ChatId(chat_id), text);
         let sent = match buttons {
             Some(markup) => request.reply_markup(markup).await,
