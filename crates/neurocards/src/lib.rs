@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod kie;
+pub mod packages;
 pub mod photo;
 pub mod sample_photo;
 pub mod store;

@@ -13,14 +13,17 @@ pub enum LedgerKind {
     Order,
     /// The credit of a failed job given back; unique per job.
     Refund,
+    /// The credits of a refunded Stars payment taken back; unique per payment.
+    PaymentRefund,
 }
 
 impl LedgerKind {
-    pub const ALL: [LedgerKind; 4] = [
+    pub const ALL: [LedgerKind; 5] = [
         LedgerKind::Grant,
         LedgerKind::Purchase,
         LedgerKind::Order,
         LedgerKind::Refund,
+        LedgerKind::PaymentRefund,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -29,6 +32,7 @@ impl LedgerKind {
             LedgerKind::Purchase => "purchase",
             LedgerKind::Order => "order",
             LedgerKind::Refund => "refund",
+            LedgerKind::PaymentRefund => "payment_refund",
         }
     }
 }

@@ -10,6 +10,8 @@ pub enum StoreError {
     UnknownOrder(OrderId),
     #[error("job {0} does not exist")]
     UnknownJob(JobId),
+    #[error("payment {0} is not recorded")]
+    UnknownPayment(String),
     #[error("user {user} has {balance} credits and {needed} are needed")]
     InsufficientCredits {
         user: UserId,

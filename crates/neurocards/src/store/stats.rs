@@ -66,6 +66,14 @@ pub enum Breach {
         job: JobId,
         status: String,
     },
+    /// A payment whose ledger rows do not match it: not credited once with its credits, or
+    /// a refund not taken back as recorded.
+    PaymentLedgerMismatch {
+        charge_id: String,
+        credits: i64,
+        credited: i64,
+        taken_back: i64,
+    },
 }
 
 impl fmt::Display for Breach {
@@ -114,6 +122,15 @@ impl fmt::Display for Breach {
             Breach::FinishedJobStillHeld { job, status } => {
                 write!(f, "job {job}: {status} but still held by a worker")
             }
+            Breach::PaymentLedgerMismatch {
+                charge_id,
+                credits,
+                credited,
+                taken_back,
+            } => write!(
+                f,
+                "payment {charge_id}: bought {credits} credits, the ledger credited {credited} and took back {taken_back}"
+            ),
         }
     }
 }
@@ -288,6 +305,30 @@ impl Store {
             breaches.push(Breach::FinishedJobStillHeld {
                 job: JobId(row.try_get("id").context(CONTEXT)?),
                 status: row.try_get("status").context(CONTEXT)?,
+            });
+        }
+        let payments = sqlx::query(
+            "SELECT p.charge_id, p.credits, COALESCE(p.refunded_credits, 0) AS refunded,
+                    CAST(COALESCE(SUM(CASE WHEN l.kind = 'purchase' THEN l.delta END), 0) AS BIGINT) AS credited,
+                    CAST(COALESCE(-SUM(CASE WHEN l.kind = 'payment_refund' THEN l.delta END), 0) AS BIGINT) AS taken_back,
+                    COUNT(CASE WHEN l.kind = 'purchase' THEN 1 END) AS purchases
+             FROM payments p LEFT JOIN ledger l ON l.payment_id = p.charge_id
+             GROUP BY p.charge_id, p.credits, p.refunded_credits
+             HAVING COUNT(CASE WHEN l.kind = 'purchase' THEN 1 END) <> 1
+                 OR COALESCE(SUM(CASE WHEN l.kind = 'purchase' THEN l.delta END), 0) <> p.credits
+                 OR COALESCE(-SUM(CASE WHEN l.kind = 'payment_refund' THEN l.delta END), 0)
+                    <> COALESCE(p.refunded_credits, 0)
+             ORDER BY p.charge_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context(CONTEXT)?;
+        for row in &payments {
+            breaches.push(Breach::PaymentLedgerMismatch {
+                charge_id: row.try_get("charge_id").context(CONTEXT)?,
+                credits: row.try_get("credits").context(CONTEXT)?,
+                credited: row.try_get("credited").context(CONTEXT)?,
+                taken_back: row.try_get("taken_back").context(CONTEXT)?,
             });
         }
         Ok(breaches)

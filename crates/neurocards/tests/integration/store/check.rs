@@ -2,7 +2,10 @@ use neurocards::store::{Breach, Engine};
 
 use crate::harness::{place, user_with, worker, TestDb};
 
-crate::both_engines!(the_check_reports_each_kind_of_breach);
+crate::both_engines!(
+    the_check_reports_each_kind_of_breach,
+    the_check_matches_payments_to_their_ledger_rows
+);
 
 async fn the_check_reports_each_kind_of_breach(engine: Engine) {
     let db = TestDb::new(engine).await;
@@ -62,4 +65,38 @@ async fn the_check_reports_each_kind_of_breach(engine: Engine) {
         "{breaches:?}"
     );
     assert_eq!(breaches.len(), 4, "{breaches:?}");
+}
+
+async fn the_check_matches_payments_to_their_ledger_rows(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let user = user_with(&db.store, 1, 0).await;
+    let payment = neurocards::store::NewPayment {
+        charge_id: "ch-1",
+        user,
+        package_id: "start",
+        stars: 100,
+        credits: 5,
+    };
+    db.store.record_payment(&payment).await.unwrap();
+    assert!(db.store.check_invariants().await.unwrap().is_empty());
+
+    // A payment recorded by hand without its credit, as only a bug could.
+    sqlx::query(
+        "INSERT INTO payments (charge_id, user_id, package_id, stars, credits, created_at)
+         VALUES ('ch-2', 1, 'start', 100, 5, 0)",
+    )
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+
+    let breaches = db.store.check_invariants().await.unwrap();
+    assert_eq!(
+        breaches,
+        [Breach::PaymentLedgerMismatch {
+            charge_id: "ch-2".into(),
+            credits: 5,
+            credited: 0,
+            taken_back: 0,
+        }]
+    );
 }

@@ -6,6 +6,7 @@ mod dialogs;
 mod ledger;
 mod models;
 mod orders;
+mod payments;
 mod property;
 mod queue;
 mod summaries;
