@@ -124,6 +124,11 @@ pub struct Config {
     pub webhook_url: Option<Url>,
     pub templates_file: Option<PathBuf>,
     pub models_file: Option<PathBuf>,
+    pub packages_file: Option<PathBuf>,
+    /// The operator's terms for `/terms` (a text file); built-in terms when unset.
+    pub terms_file: Option<PathBuf>,
+    /// Whom buyers write to about payments (`@username`, an e-mail, a URL), for `/paysupport`.
+    pub support_contact: Option<String>,
     /// Verifies KIE's callback signatures when set.
     pub kie_webhook_hmac_key: Option<SecretString>,
     /// The User-Agent sent to KIE.
@@ -271,6 +276,9 @@ impl Config {
             webhook_url: vars.optional_url("WEBHOOK_URL")?,
             templates_file: vars.text("TEMPLATES_FILE").map(PathBuf::from),
             models_file: vars.text("MODELS_FILE").map(PathBuf::from),
+            packages_file: vars.text("PACKAGES_FILE").map(PathBuf::from),
+            terms_file: vars.text("TERMS_FILE").map(PathBuf::from),
+            support_contact: vars.text("SUPPORT_CONTACT"),
             kie_webhook_hmac_key: vars.text("KIE_WEBHOOK_HMAC_KEY").map(SecretString::from),
             kie_user_agent: vars
                 .text("KIE_USER_AGENT")

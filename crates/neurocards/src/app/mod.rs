@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::domain::retry::RetryPolicy;
 use crate::http::callback_auth::CallbackAuth;
 use crate::kie::{KeyPool, KieClient};
+use crate::packages::Packages;
 use crate::store::Store;
 use crate::telegram::{redact_token, Telegram};
 use crate::templates::Templates;
@@ -195,6 +196,16 @@ async fn build_bot(
         );
     }
     let templates = Templates::load(config.templates_file.as_deref(), &catalogue)?;
+    let packages = Packages::load(config.packages_file.as_deref())?;
+    let terms = match &config.terms_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading TERMS_FILE {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
     let bot = telegram.dialog_bot();
     let me = bot
         .get_me()
@@ -210,6 +221,9 @@ async fn build_bot(
         free_credits: config.free_credits,
         max_photo_bytes: config.max_photo_mb * 1024 * 1024,
         bot_username: me.username.clone().unwrap_or_default(),
+        packages: Arc::new(packages),
+        support_contact: config.support_contact.clone(),
+        terms,
     };
     tracing::info!(bot = %context.bot_username, "bot ready");
     Ok(BotRunner::new(bot, context).with_poll_timeout(config.telegram.long_poll))

@@ -108,13 +108,13 @@ async fn handle(
             say(bot, ctx, chat, &ctx.balance_text(lang, balance)).await?;
         }
         Callback::Menu(MenuItem::Buy) => {
-            say(
-                bot,
-                ctx,
-                chat,
-                &text(lang, "buy.text", &[("user_id", &user)]),
-            )
-            .await?;
+            super::payments::show_packages(bot, ctx, chat, user, lang).await?;
+        }
+        Callback::Package(id) => {
+            let Some(package) = ctx.packages.get(&id) else {
+                return Ok(Pressed::Stale);
+            };
+            super::payments::send_invoice(bot, ctx, chat, user, lang, package).await?;
         }
         Callback::Menu(MenuItem::Help) => say(bot, ctx, chat, &ctx.help_text(lang)).await?,
         Callback::MainMenu => {

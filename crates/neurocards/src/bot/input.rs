@@ -8,6 +8,9 @@ pub enum Command {
     Cancel,
     Stats,
     Grant(String),
+    Buy,
+    PaySupport,
+    Terms,
     Unknown(String),
 }
 
@@ -32,6 +35,9 @@ pub fn parse_command(text: &str, bot_username: &str) -> Option<Command> {
         "cancel" => Command::Cancel,
         "stats" => Command::Stats,
         "grant" => Command::Grant(args.to_owned()),
+        "buy" => Command::Buy,
+        "paysupport" => Command::PaySupport,
+        "terms" => Command::Terms,
         other => Command::Unknown(other.to_owned()),
     })
 }

@@ -7,7 +7,7 @@ use super::input::{clean_prompt, parse_command, Command, PromptProblem};
 use super::keyboards;
 use super::reply::{say, say_with};
 use super::state::State;
-use super::{admin, BotDialogue, Ctx, HandlerResult, TgBot};
+use super::{admin, payments, BotDialogue, Ctx, HandlerResult, TgBot};
 use crate::domain::callback::new_nonce;
 use crate::domain::image::ImageKind;
 use crate::domain::UserId;
@@ -160,6 +160,9 @@ async fn on_command(
             Ok(())
         }
         Command::Help => say(bot, ctx, chat, &ctx.help_text(lang)).await,
+        Command::Buy => payments::show_packages(bot, ctx, chat, user, lang).await,
+        Command::PaySupport => payments::pay_support(bot, ctx, chat, user, lang).await,
+        Command::Terms => say(bot, ctx, chat, &ctx.terms(lang)).await,
         Command::Balance => {
             let balance = ctx.store.balance(UserId(user)).await?;
             say(bot, ctx, chat, &ctx.balance_text(lang, balance)).await

@@ -18,6 +18,7 @@ mod choice;
 pub mod input;
 mod keyboards;
 mod messages;
+pub mod payments;
 mod reply;
 pub mod state;
 
@@ -33,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use std::collections::HashSet;
 
 use crate::catalogue::Catalogue;
+use crate::packages::Packages;
 use crate::store::{Store, StoreError};
 use crate::telegram::Telegram;
 use crate::templates::{Template, Templates};
@@ -55,6 +57,13 @@ pub struct BotContext {
     pub free_credits: i64,
     pub max_photo_bytes: u64,
     pub bot_username: String,
+    /// The credit packages sold for Stars.
+    pub packages: Arc<Packages>,
+    /// Whom `/paysupport` sends buyers to (`SUPPORT_CONTACT`).
+    pub support_contact: Option<String>,
+    /// The operator's terms (`TERMS_FILE`); the built-in ones in the user's language when
+    /// unset.
+    pub terms: Option<String>,
 }
 
 pub type Ctx = Arc<BotContext>;
@@ -62,6 +71,14 @@ pub type Ctx = Arc<BotContext>;
 impl BotContext {
     pub fn is_admin(&self, user: i64) -> bool {
         self.admin_ids.contains(&user)
+    }
+
+    /// `/terms`: the operator's own, or the built-in ones.
+    pub fn terms(&self, lang: Lang) -> String {
+        match &self.terms {
+            Some(terms) => terms.clone(),
+            None => crate::texts::text(lang, "terms.text", &[]),
+        }
     }
 
     /// "Your balance: …; a video costs from …".
@@ -133,6 +150,17 @@ impl BotContext {
 /// Only a user's private chat has a dialog: it is entered after the chat is checked, so a
 /// group, a channel or a press outside the presser's own chat never reads or writes one.
 pub fn schema() -> UpdateHandler<HandlerError> {
+    // Payments first: they are service messages, not a step of the dialog.
+    let paid = Update::filter_message()
+        .filter_map(|message: Message| message.successful_payment().cloned())
+        .endpoint(payments::on_successful_payment);
+    let refunded = Update::filter_message()
+        .filter_map(|message: Message| match message.kind {
+            teloxide::types::MessageKind::RefundedPayment(refund) => Some(refund.refunded_payment),
+            _ => None,
+        })
+        .endpoint(payments::on_refunded_payment);
+    let checkout = Update::filter_pre_checkout_query().endpoint(payments::on_pre_checkout);
     let private_messages = Update::filter_message()
         .filter(|message: Message| message.chat.is_private())
         .chain(dialogue::enter::<Update, DialogStorage, State, _>())
@@ -149,10 +177,22 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         // Every press is answered, even one with no chat to enter a dialog for.
         .branch(dptree::endpoint(callbacks::on_foreign_callback));
     dptree::entry()
+        .branch(checkout)
+        .branch(paid)
+        .branch(refunded)
         .branch(private_messages)
         .branch(edited)
         .branch(callbacks)
 }
+
+/// Every kind of update the bot handles; a checkout left out would never be answered and
+/// Telegram would cancel the payment.
+pub const ALLOWED_UPDATES: [teloxide::types::AllowedUpdate; 4] = [
+    teloxide::types::AllowedUpdate::Message,
+    teloxide::types::AllowedUpdate::EditedMessage,
+    teloxide::types::AllowedUpdate::CallbackQuery,
+    teloxide::types::AllowedUpdate::PreCheckoutQuery,
+];
 
 /// The bot's dispatcher, ready to run against `bot`'s API with long polling.
 pub struct BotRunner {
@@ -205,6 +245,7 @@ impl BotRunner {
         });
         let listener = teloxide::update_listeners::Polling::builder(self.bot.clone())
             .timeout(self.poll_timeout)
+            .allowed_updates(ALLOWED_UPDATES.to_vec())
             .delete_webhook()
             .await
             .build();

@@ -45,6 +45,8 @@ pub enum Callback {
         nonce: String,
         count: i64,
     },
+    /// A credit package on the buy screen: sends its invoice.
+    Package(String),
 }
 
 impl Callback {
@@ -65,6 +67,7 @@ impl Callback {
                 option,
             } => format!("ch:{nonce}:{model}:{option}"),
             Callback::Count { nonce, count } => format!("c:{nonce}:{count}"),
+            Callback::Package(id) => format!("pkg:{id}"),
         }
     }
 
@@ -104,6 +107,7 @@ impl Callback {
                     count,
                 })
             }
+            ["pkg", id] if is_catalogue_id(id, 16) => Some(Callback::Package((*id).to_owned())),
             _ => None,
         }
     }
@@ -158,6 +162,7 @@ mod tests {
             Callback::MainMenu,
             Callback::MakeMore(OrderId(i64::MAX)),
             Callback::SendAgain(JobId(i64::MAX)),
+            Callback::Package("p".repeat(16)),
             Callback::Template {
                 nonce: nonce.clone(),
                 id: "x".repeat(24),

@@ -4,5 +4,6 @@
 mod bad_input;
 mod flow;
 mod models;
+mod payments;
 pub mod rig;
 mod unconfirmed;

@@ -1,0 +1,204 @@
+//! Buying credits with Telegram Stars through the emulator: packages, the invoice, the
+//! checkout, crediting exactly once, refunds Telegram reports, `/paysupport` and `/terms`.
+
+use std::time::{Duration, Instant};
+
+use emulators::telegram::{PreCheckoutAnswer, SentKind, SentMessage, TestUser};
+use neurocards::store::Engine;
+
+use super::rig::{buttons, text_of, BotRig};
+
+crate::both_engines!(
+    a_package_is_bought_and_credited_once_however_often_telegram_repeats_it,
+    a_checkout_at_an_old_price_or_for_someone_else_is_refused_and_nothing_is_credited,
+    a_checkout_is_answered_at_once_while_fifty_users_are_being_served,
+    a_refund_from_telegram_takes_the_credits_back_once,
+    paysupport_and_terms_answer_in_both_languages,
+);
+
+/// `/buy`, then the package button at `index`; returns the invoice.
+async fn invoice(rig: &BotRig, user: &TestUser, index: usize) -> (String, i64) {
+    let screen = rig.say(user, "/buy", 1).await.remove(0);
+    assert!(
+        buttons(&screen)
+            .iter()
+            .all(|(_, data)| data.starts_with("pkg:")),
+        "{screen:?}"
+    );
+    let sent = rig.press(user, &screen, index, 1).await;
+    match &sent[0].kind {
+        SentKind::Invoice {
+            payload,
+            currency,
+            amount,
+        } => {
+            assert_eq!(currency, "XTR");
+            (payload.clone(), *amount)
+        }
+        other => panic!("expected an invoice, got {other:?}"),
+    }
+}
+
+/// Waits for the bot's answer to the checkout `query`.
+async fn checkout_answer(rig: &BotRig, query: &str) -> PreCheckoutAnswer {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(answer) = rig
+            .telegram
+            .pre_checkout_answers()
+            .into_iter()
+            .find(|answer| answer.query_id == query)
+        {
+            return answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "checkout {query} was never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn pay(
+    rig: &BotRig,
+    user: &TestUser,
+    payload: &str,
+    stars: i64,
+    charge: &str,
+) -> SentMessage {
+    let query = rig.telegram.pre_checkout(user, "XTR", stars, payload);
+    assert!(checkout_answer(rig, &query).await.ok, "checkout refused");
+    let before = rig.telegram.sent(user.id).len();
+    rig.telegram
+        .successful_payment(user, "XTR", stars, payload, charge);
+    rig.replies(user, before, 1).await.remove(0)
+}
+
+async fn a_package_is_bought_and_credited_once_however_often_telegram_repeats_it(engine: Engine) {
+    let rig = BotRig::start(engine).await;
+    let user = rig.user(501, "en", 0).await;
+    let (payload, stars) = invoice(&rig, &user, 0).await;
+    assert_eq!((payload.as_str(), stars), ("buy:start:501", 100));
+
+    let receipt = pay(&rig, &user, &payload, stars, "charge-1").await;
+    let receipt = text_of(&receipt);
+    assert!(receipt.contains("5 credits added"), "{receipt}");
+    assert!(receipt.contains("charge-1"), "{receipt}");
+    assert_eq!(rig.balance(&user).await, 5);
+
+    // Telegram delivers the same update again.
+    let before = rig.telegram.sent(user.id).len();
+    rig.telegram
+        .successful_payment(&user, "XTR", stars, &payload, "charge-1");
+    let again = text_of(&rig.replies(&user, before, 1).await[0]);
+    assert!(again.contains("already been credited"), "{again}");
+    assert_eq!(rig.balance(&user).await, 5);
+
+    // The same invoice paid a second time is a second payment, with its own charge id.
+    pay(&rig, &user, &payload, stars, "charge-2").await;
+    assert_eq!(rig.balance(&user).await, 10);
+    rig.assert_sound().await;
+}
+
+async fn a_checkout_at_an_old_price_or_for_someone_else_is_refused_and_nothing_is_credited(
+    engine: Engine,
+) {
+    let rig = BotRig::start(engine).await;
+    let user = rig.user(502, "en", 0).await;
+    let (payload, _) = invoice(&rig, &user, 0).await;
+
+    let query = rig.telegram.pre_checkout(&user, "XTR", 90, &payload);
+    let answer = checkout_answer(&rig, &query).await;
+    assert!(!answer.ok);
+    let message = answer.error_message.unwrap_or_default();
+    assert!(message.contains("changed to 100 ⭐"), "{message}");
+
+    let stranger = rig.user(503, "ru", 0).await;
+    let query = rig.telegram.pre_checkout(&stranger, "XTR", 100, &payload);
+    let answer = checkout_answer(&rig, &query).await;
+    assert!(!answer.ok);
+    assert!(
+        answer
+            .error_message
+            .unwrap_or_default()
+            .contains("другому пользователю"),
+        "the refusal is in the payer's language"
+    );
+
+    let query = rig
+        .telegram
+        .pre_checkout(&user, "XTR", 100, "buy:retired:502");
+    assert!(!checkout_answer(&rig, &query).await.ok);
+    assert_eq!(rig.balance(&user).await, 0);
+    assert_eq!(rig.balance(&stranger).await, 0);
+    rig.assert_sound().await;
+}
+
+async fn a_checkout_is_answered_at_once_while_fifty_users_are_being_served(engine: Engine) {
+    let rig = BotRig::start(engine).await;
+    let buyer = rig.user(504, "en", 0).await;
+    let (payload, stars) = invoice(&rig, &buyer, 0).await;
+    let mut crowd = Vec::new();
+    for n in 0..50 {
+        crowd.push(rig.user(600 + n, "ru", 1).await);
+    }
+    for user in &crowd {
+        rig.telegram.send_text(user, "/start");
+        rig.telegram
+            .send_photo(user, super::super::worker::rig::JPEG.to_vec());
+    }
+    let asked = Instant::now();
+    let query = rig.telegram.pre_checkout(&buyer, "XTR", stars, &payload);
+    assert!(checkout_answer(&rig, &query).await.ok);
+    let waited = asked.elapsed();
+    println!("checkout answered after {waited:?} behind 100 updates of 50 users");
+    // Telegram cancels a payment whose checkout is not answered within 10 s.
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    for user in &crowd {
+        rig.telegram
+            .wait_for_sent(user.id, 2, Duration::from_secs(30))
+            .await;
+    }
+}
+
+async fn a_refund_from_telegram_takes_the_credits_back_once(engine: Engine) {
+    let rig = BotRig::start(engine).await;
+    let user = rig.user(505, "en", 2).await;
+    let (payload, stars) = invoice(&rig, &user, 0).await;
+    pay(&rig, &user, &payload, stars, "charge-r").await;
+    assert_eq!(rig.balance(&user).await, 7);
+
+    let before = rig.telegram.sent(user.id).len();
+    rig.telegram
+        .refunded_payment(&user, stars, &payload, "charge-r");
+    let told = text_of(&rig.replies(&user, before, 1).await[0]);
+    assert!(told.contains("5 credits are taken"), "{told}");
+    assert_eq!(rig.balance(&user).await, 2);
+
+    // A repeated refund update takes nothing more.
+    rig.telegram
+        .refunded_payment(&user, stars, &payload, "charge-r");
+    rig.say(&user, "/balance", 1).await;
+    assert_eq!(rig.balance(&user).await, 2);
+    rig.assert_sound().await;
+}
+
+async fn paysupport_and_terms_answer_in_both_languages(engine: Engine) {
+    let rig = BotRig::start(engine).await;
+    let english = rig.user(506, "en", 0).await;
+    let russian = rig.user(507, "ru", 0).await;
+    let (payload, stars) = invoice(&rig, &english, 1).await;
+    pay(&rig, &english, &payload, stars, "charge-support").await;
+
+    let support = text_of(&rig.say(&english, "/paysupport", 1).await[0]);
+    assert!(support.contains("charge-support"), "{support}");
+    assert!(support.contains("Help with payments"), "{support}");
+    let support = text_of(&rig.say(&russian, "/paysupport", 1).await[0]);
+    assert!(support.contains("Помощь с оплатой"), "{support}");
+    assert!(support.contains("пока нет"), "{support}");
+
+    let terms = text_of(&rig.say(&english, "/terms", 1).await[0]);
+    assert!(terms.starts_with("Terms of use"), "{terms}");
+    let terms = text_of(&rig.say(&russian, "/terms", 1).await[0]);
+    assert!(terms.starts_with("Условия использования"), "{terms}");
+}
