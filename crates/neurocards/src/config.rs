@@ -127,6 +127,9 @@ pub struct Config {
     pub packages_file: Option<PathBuf>,
     /// The operator's terms for `/terms` (a text file); built-in terms when unset.
     pub terms_file: Option<PathBuf>,
+    /// How often the bot reconciles its payments with Telegram's Star transactions (and
+    /// once at start).
+    pub reconcile_every: Duration,
     /// Whom buyers write to about payments (`@username`, an e-mail, a URL), for `/paysupport`.
     pub support_contact: Option<String>,
     /// Verifies KIE's callback signatures when set.
@@ -279,6 +282,7 @@ impl Config {
             packages_file: vars.text("PACKAGES_FILE").map(PathBuf::from),
             terms_file: vars.text("TERMS_FILE").map(PathBuf::from),
             support_contact: vars.text("SUPPORT_CONTACT"),
+            reconcile_every: vars.duration("RECONCILE_EVERY", Duration::from_secs(3600))?,
             kie_webhook_hmac_key: vars.text("KIE_WEBHOOK_HMAC_KEY").map(SecretString::from),
             kie_user_agent: vars
                 .text("KIE_USER_AGENT")

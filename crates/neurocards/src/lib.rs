@@ -1,6 +1,7 @@
 //! neurocards: a Telegram bot that turns a product photo into short marketing videos.
 
 pub mod app;
+pub mod billing;
 pub mod bot;
 pub mod catalogue;
 pub mod cli;

@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use teloxide::prelude::Requester;
 use tokio_util::sync::CancellationToken;
 
+use crate::billing::Billing;
 use crate::bot::{BotContext, BotRunner};
 use crate::catalogue::Catalogue;
 use crate::config::Config;
@@ -53,6 +54,8 @@ pub struct App {
     telegram: Telegram,
     bot: Option<BotRunner>,
     worker: Option<Arc<Worker>>,
+    /// With the dialog: reconciles payments at start and every `RECONCILE_EVERY`.
+    reconciling: Option<(Billing, Duration)>,
     http: Option<(SocketAddr, axum::Router)>,
     shutdown: CancellationToken,
     /// How long the parts get to stop once the process is stopping.
@@ -74,23 +77,19 @@ impl App {
             Some(store) => store,
             None => Store::connect(&config.database_url, config.store.clone()).await?,
         };
-        let token = config.require_bot_token()?;
-        let telegram = Telegram::with_timeouts(
-            token,
-            &config.telegram_api_url,
-            config.telegram.request,
-            config.telegram.upload,
-        )
-        .context("building the Telegram client")?;
+        let telegram = telegram_client(config)?;
         let catalogue = match overrides.catalogue {
             Some(catalogue) => catalogue,
             None => Catalogue::load(config.models_file.as_deref())?,
         };
-        let bot = match role {
+        let (bot, reconciling) = match role {
             Role::All | Role::Bot => {
-                Some(build_bot(config, store.clone(), &telegram, catalogue).await?)
+                let packages = Arc::new(Packages::load(config.packages_file.as_deref())?);
+                let billing = Billing::new(store.clone(), telegram.clone(), packages.clone());
+                let bot = build_bot(config, store.clone(), &telegram, catalogue, packages).await?;
+                (Some(bot), Some((billing, config.reconcile_every)))
             }
-            Role::Worker => None,
+            Role::Worker => (None, None),
         };
         let worker = match role {
             Role::All | Role::Worker => {
@@ -111,6 +110,7 @@ impl App {
             telegram,
             bot,
             worker,
+            reconciling,
             http,
             shutdown: CancellationToken::new(),
             stop_within: config.shutdown_grace + Duration::from_secs(15),
@@ -167,6 +167,16 @@ impl App {
                 tokio::spawn(async move { worker.run(stop).await.context("running the worker") }),
             ));
         }
+        if let Some((billing, every)) = self.reconciling {
+            let stop = shutdown.clone();
+            parts.push((
+                "payments reconciliation",
+                tokio::spawn(async move {
+                    billing.keep_reconciling(every, stop).await;
+                    Ok(())
+                }),
+            ));
+        }
         if let Some((addr, router)) = self.http {
             let stop = shutdown.clone();
             parts.push((
@@ -182,12 +192,34 @@ impl App {
     }
 }
 
+/// The process's one Telegram client.
+pub fn telegram_client(config: &Config) -> anyhow::Result<Telegram> {
+    Telegram::with_timeouts(
+        config.require_bot_token()?,
+        &config.telegram_api_url,
+        config.telegram.request,
+        config.telegram.upload,
+    )
+    .context("building the Telegram client")
+}
+
+/// Refunds and reconciliation, for `admin refund-payment` and `admin payments reconcile`.
+pub fn billing(config: &Config, store: Store) -> anyhow::Result<Billing> {
+    let packages = Packages::load(config.packages_file.as_deref())?;
+    Ok(Billing::new(
+        store,
+        telegram_client(config)?,
+        Arc::new(packages),
+    ))
+}
+
 /// The dialog; asks Telegram who the bot is (which also proves the token).
 async fn build_bot(
     config: &Config,
     store: Store,
     telegram: &Telegram,
     catalogue: Catalogue,
+    packages: Arc<Packages>,
 ) -> anyhow::Result<BotRunner> {
     let token = config.require_bot_token()?;
     if config.webhook_url.is_some() {
@@ -196,7 +228,6 @@ async fn build_bot(
         );
     }
     let templates = Templates::load(config.templates_file.as_deref(), &catalogue)?;
-    let packages = Packages::load(config.packages_file.as_deref())?;
     let terms = match &config.terms_file {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -221,7 +252,7 @@ async fn build_bot(
         free_credits: config.free_credits,
         max_photo_bytes: config.max_photo_mb * 1024 * 1024,
         bot_username: me.username.clone().unwrap_or_default(),
-        packages: Arc::new(packages),
+        packages,
         support_contact: config.support_contact.clone(),
         terms,
     };

@@ -7,6 +7,7 @@ use teloxide::prelude::*;
 use super::input::parse_grant;
 use super::reply::say;
 use super::{Ctx, HandlerResult, TgBot};
+use crate::billing::{Billing, RefundError};
 use crate::cli::admin::{format_keys, format_queue};
 use crate::domain::UserId;
 use crate::store::StoreError;
@@ -31,6 +32,7 @@ pub async fn stats(bot: &TgBot, ctx: &Ctx, chat: ChatId, _lang: Lang) -> Handler
     }
     let _ = writeln!(report, "KIE keys:");
     report.push_str(&format_keys(&keys, now));
+    report.push_str(&crate::cli::payments::money_figures(&ctx.store).await?);
     let breaches = ctx.store.check_invariants().await?;
     let _ = writeln!(report, "Invariant breaches: {}", breaches.len());
     say(bot, ctx, chat, report.trim_end()).await
@@ -78,4 +80,30 @@ pub async fn grant(
             Err(err.into())
         }
     }
+}
+
+/// `/refund <charge_id> [force]`: as `neurocards admin refund-payment`.
+pub async fn refund(bot: &TgBot, ctx: &Ctx, chat: ChatId, lang: Lang, args: &str) -> HandlerResult {
+    let mut words = args.split_whitespace();
+    let (Some(charge_id), force) = (words.next(), words.next()) else {
+        return say(bot, ctx, chat, &text(lang, "admin.refund_usage", &[])).await;
+    };
+    if force.is_some_and(|word| word != "force") || words.next().is_some() {
+        return say(bot, ctx, chat, &text(lang, "admin.refund_usage", &[])).await;
+    }
+    let billing = Billing::new(
+        ctx.store.clone(),
+        ctx.telegram.clone(),
+        ctx.packages.clone(),
+    );
+    let reply = match billing.refund(charge_id, force.is_some()).await {
+        Ok(done) => crate::cli::payments::format_refund(&done),
+        Err(RefundError::Store(err)) => {
+            let refused = text(lang, "admin.refused", &[("reason", &err)]);
+            say(bot, ctx, chat, &refused).await?;
+            return Err(err.into());
+        }
+        Err(err) => text(lang, "admin.refused", &[("reason", &err)]),
+    };
+    say(bot, ctx, chat, &reply).await
 }

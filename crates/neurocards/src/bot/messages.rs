@@ -177,7 +177,10 @@ async fn on_command(
         Command::Grant(args) if ctx.is_admin(user) => {
             admin::grant(bot, ctx, chat, user, lang, &args).await
         }
-        Command::Stats | Command::Grant(_) | Command::Unknown(_) => {
+        Command::Refund(args) if ctx.is_admin(user) => {
+            admin::refund(bot, ctx, chat, lang, &args).await
+        }
+        Command::Stats | Command::Grant(_) | Command::Refund(_) | Command::Unknown(_) => {
             say(bot, ctx, chat, &text(lang, "hint.unknown_command", &[])).await
         }
     }

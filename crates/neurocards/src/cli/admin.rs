@@ -45,6 +45,19 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: Option<ModelsAction>,
     },
+    /// Stars payments: the latest, refunds, and Stars earned per day; `admin payments
+    /// reconcile` credits any payment Telegram has and we missed.
+    Payments {
+        #[command(subcommand)]
+        action: Option<super::payments::PaymentsAction>,
+    },
+    /// Give a payment's Stars back (refundStarPayment) and take its credits back. Refused
+    /// when the buyer has spent some, unless --force, which takes what is left.
+    RefundPayment {
+        charge_id: String,
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +181,10 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
         AdminCommand::Queue => {
             let stats = store.queue_stats().await.context("reading the queue")?;
             print!("{}", format_queue(&stats));
+            let money = super::payments::money_figures(store)
+                .await
+                .context("summing payments")?;
+            print!("{money}");
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::Job { job_id } => {
@@ -195,6 +212,10 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
         }
         AdminCommand::Models { .. } => {
             anyhow::bail!("`admin models` needs the model catalogue: the command line passes it")
+        }
+        AdminCommand::Payments { action: None } => super::payments::list(store).await,
+        AdminCommand::Payments { action: Some(_) } | AdminCommand::RefundPayment { .. } => {
+            anyhow::bail!("this command needs Telegram: the command line passes it")
         }
         AdminCommand::Keys {
             action: Some(KeysAction::Enable { key_id }),

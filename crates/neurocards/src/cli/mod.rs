@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod demo;
+pub mod payments;
 mod signal;
 
 use std::process::ExitCode;
@@ -74,6 +75,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(admin::AdminCommand::Models { action }) => {
             let catalogue = crate::catalogue::Catalogue::load(config.models_file.as_deref())?;
             admin::models(&store, &catalogue, action).await
+        }
+        Command::Admin(admin::AdminCommand::Payments {
+            action: Some(payments::PaymentsAction::Reconcile),
+        }) => payments::reconcile(&crate::app::billing(&config, store.clone())?).await,
+        Command::Admin(admin::AdminCommand::RefundPayment { charge_id, force }) => {
+            let billing = crate::app::billing(&config, store.clone())?;
+            payments::refund(&billing, &charge_id, force).await
         }
         Command::Admin(command) => admin::run(&store, command).await,
     };

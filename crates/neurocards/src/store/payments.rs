@@ -270,6 +270,36 @@ impl Store {
         })
     }
 
+    /// Payments per UTC day since `since`, oldest day first: (day as days since 1970,
+    /// payments, Stars, Stars refunded).
+    pub async fn payments_by_day(
+        &self,
+        since: Millis,
+    ) -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
+        const CONTEXT: &str = "summing payments by day";
+        let rows = sqlx::query(
+            "SELECT created_at / 86400000 AS day, COUNT(*) AS payments,
+                    CAST(SUM(stars) AS BIGINT) AS stars,
+                    CAST(COALESCE(SUM(CASE WHEN refunded_at IS NOT NULL THEN stars END), 0) AS BIGINT) AS refunded
+             FROM payments WHERE created_at >= $1
+             GROUP BY created_at / 86400000 ORDER BY day",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .context(CONTEXT)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("day").context(CONTEXT)?,
+                    row.try_get("payments").context(CONTEXT)?,
+                    row.try_get("stars").context(CONTEXT)?,
+                    row.try_get("refunded").context(CONTEXT)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Credits spent on orders since `since` (net of the refunds of failed videos).
     pub async fn credits_spent_since(&self, since: Millis) -> Result<i64, StoreError> {
         sqlx::query_scalar(

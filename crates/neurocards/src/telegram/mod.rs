@@ -213,6 +213,46 @@ impl Telegram {
             .map_err(|err| self.request_error(err))
     }
 
+    /// One page of the bot's Star transactions, newest first: payments in and refunds out.
+    pub async fn star_transactions(
+        &self,
+        offset: u32,
+        limit: u8,
+    ) -> Result<Vec<StarTransaction>, TelegramError> {
+        let page = self
+            .bot
+            .get_star_transactions()
+            .offset(offset)
+            .limit(limit)
+            .await
+            .map_err(|err| self.request_error(err))?;
+        Ok(page
+            .transactions
+            .iter()
+            .filter_map(star_transaction)
+            .collect())
+    }
+
+    /// Gives a payment's Stars back. A charge Telegram has already refunded is not an
+    /// error: the caller records the refund either way.
+    pub async fn refund_star_payment(
+        &self,
+        user: i64,
+        charge_id: &str,
+    ) -> Result<StarRefund, TelegramError> {
+        let user = teloxide::types::UserId(u64::try_from(user).unwrap_or(0));
+        let charge = teloxide::types::TelegramTransactionId(charge_id.to_owned());
+        match self.bot.refund_star_payment(user, charge).await {
+            Ok(_) => Ok(StarRefund::Refunded),
+            Err(RequestError::Api(ApiError::Unknown(text)))
+                if text.contains("CHARGE_ALREADY_REFUNDED") =>
+            {
+                Ok(StarRefund::AlreadyRefunded)
+            }
+            Err(err) => Err(self.request_error(err)),
+        }
+    }
+
     fn request_error(&self, err: RequestError) -> TelegramError {
         match err {
             RequestError::Api(
@@ -259,6 +299,52 @@ impl Telegram {
     fn redact(&self, text: &str) -> String {
         redact_token(text, self.token.expose_secret())
     }
+}
+
+/// A payment to the bot, or its refund, as reconciliation needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StarTransaction {
+    pub charge_id: String,
+    pub user: i64,
+    pub stars: i64,
+    /// The invoice's payload (payments and their refunds of invoices).
+    pub payload: Option<String>,
+    pub kind: StarTransactionKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StarTransactionKind {
+    Payment,
+    Refund,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StarRefund {
+    Refunded,
+    /// Telegram had already refunded it (CHARGE_ALREADY_REFUNDED).
+    AlreadyRefunded,
+}
+
+/// Only transactions with a user through an invoice concern us (not Fragment withdrawals,
+/// ads, gifts).
+fn star_transaction(transaction: &teloxide::types::StarTransaction) -> Option<StarTransaction> {
+    use teloxide::types::TransactionPartner;
+    let (partner, kind) = match (&transaction.source, &transaction.receiver) {
+        (Some(source), _) => (source, StarTransactionKind::Payment),
+        (None, Some(receiver)) => (receiver, StarTransactionKind::Refund),
+        (None, None) => return None,
+    };
+    let TransactionPartner::User(user) = partner else {
+        return None;
+    };
+    let invoice = user.kind.invoice_payment()?;
+    Some(StarTransaction {
+        charge_id: transaction.id.0.clone(),
+        user: i64::try_from(user.user.id.0).unwrap_or(i64::MAX),
+        stars: i64::from(transaction.amount),
+        payload: invoice.invoice_payload,
+        kind,
+    })
 }
 
 fn sent_video(message: &Message) -> SentVideo {

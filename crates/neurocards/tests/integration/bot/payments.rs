@@ -14,6 +14,9 @@ crate::both_engines!(
     a_checkout_is_answered_at_once_while_fifty_users_are_being_served,
     a_refund_from_telegram_takes_the_credits_back_once,
     paysupport_and_terms_answer_in_both_languages,
+    a_payment_whose_update_was_lost_is_credited_by_reconcile_exactly_once,
+    a_refund_is_refused_when_credits_were_spent_unless_forced_and_never_twice,
+    an_admin_refunds_from_the_bot,
 );
 
 /// `/buy`, then the package button at `index`; returns the invoice.
@@ -201,4 +204,101 @@ async fn paysupport_and_terms_answer_in_both_languages(engine: Engine) {
     assert!(terms.starts_with("Terms of use"), "{terms}");
     let terms = text_of(&rig.say(&russian, "/terms", 1).await[0]);
     assert!(terms.starts_with("Условия использования"), "{terms}");
+}
+
+async fn a_payment_whose_update_was_lost_is_credited_by_reconcile_exactly_once(engine: Engine) {
+    let rig = BotRig::start(engine).await;
+    let user = rig.user(510, "en", 0).await;
+    let (payload, stars) = invoice(&rig, &user, 1).await;
+    pay(&rig, &user, &payload, stars, "seen").await;
+    // Paid, but the update never reached the bot (an outage longer than Telegram keeps it).
+    rig.telegram
+        .record_payment_only(&user, stars, &payload, "lost-1");
+    assert_eq!(rig.balance(&user).await, 20);
+
+    let billing = rig.billing();
+    let report = billing.reconcile().await.expect("reconciling");
+    assert_eq!(report.credited, ["lost-1"]);
+    assert_eq!(report.transactions_read, 2);
+    assert_eq!(rig.balance(&user).await, 40);
+    let again = billing.reconcile().await.expect("reconciling again");
+    assert!(again.credited.is_empty() && again.refunds_recorded.is_empty());
+    assert_eq!(rig.balance(&user).await, 40);
+
+    // A refund Telegram made while the bot was away is found the same way.
+    rig.telegram
+        .refunded_payment(&user, stars, &payload, "seen");
+    rig.say(&user, "/balance", 2).await;
+    let after = billing
+        .reconcile()
+        .await
+        .expect("reconciling after a refund");
+    assert!(
+        after.refunds_recorded.is_empty(),
+        "the update already recorded it"
+    );
+    assert_eq!(rig.balance(&user).await, 20);
+    rig.assert_sound().await;
+}
+
+async fn a_refund_is_refused_when_credits_were_spent_unless_forced_and_never_twice(engine: Engine) {
+    let rig = BotRig::start(engine).await;
+    let user = rig.user(511, "en", 0).await;
+    let (payload, stars) = invoice(&rig, &user, 0).await;
+    pay(&rig, &user, &payload, stars, "spent").await;
+    rig.store()
+        .grant(
+            neurocards::domain::UserId(user.id),
+            -3,
+            Some("spent on videos"),
+        )
+        .await
+        .expect("spending");
+    let billing = rig.billing();
+
+    let refused = billing
+        .refund("spent", false)
+        .await
+        .expect_err("partly spent");
+    assert!(refused.to_string().contains("has 2 left"), "{refused}");
+    assert!(
+        rig.telegram.star_refunds().is_empty(),
+        "Telegram was asked anyway"
+    );
+    assert_eq!(rig.balance(&user).await, 2);
+
+    let done = billing
+        .refund("spent", true)
+        .await
+        .expect("a forced refund");
+    assert_eq!((done.recorded.taken_back, done.recorded.balance), (2, 0));
+    assert_eq!(rig.telegram.star_refunds(), [(user.id, "spent".to_owned())]);
+
+    let twice = billing
+        .refund("spent", true)
+        .await
+        .expect_err("refunded already");
+    assert!(twice.to_string().contains("already refunded"), "{twice}");
+    assert_eq!(rig.telegram.star_refunds().len(), 1, "asked Telegram twice");
+    let unknown = billing.refund("nope", true).await.expect_err("unknown");
+    assert!(unknown.to_string().contains("no payment nope"), "{unknown}");
+    rig.assert_sound().await;
+}
+
+async fn an_admin_refunds_from_the_bot(engine: Engine) {
+    let rig = BotRig::start(engine).await;
+    let buyer = rig.user(512, "en", 0).await;
+    let admin = rig.user(super::rig::ADMIN, "en", 0).await;
+    let (payload, stars) = invoice(&rig, &buyer, 0).await;
+    pay(&rig, &buyer, &payload, stars, "by-admin").await;
+
+    let usage = text_of(&rig.say(&admin, "/refund", 1).await[0]);
+    assert!(usage.starts_with("Usage: /refund"), "{usage}");
+    let done = text_of(&rig.say(&admin, "/refund by-admin", 1).await[0]);
+    assert!(done.contains("Refunded 100 Stars to user 512"), "{done}");
+    assert_eq!(rig.balance(&buyer).await, 0);
+    // For everyone else the command does not exist.
+    let hint = text_of(&rig.say(&buyer, "/refund by-admin", 1).await[0]);
+    assert!(hint.contains("do not know this command"), "{hint}");
+    rig.assert_sound().await;
 }

@@ -115,6 +115,11 @@ impl BotRig {
         &self.db.store
     }
 
+    /// Refunds and reconciliation as `neurocards admin` runs them, against the emulator.
+    pub fn billing(&self) -> neurocards::billing::Billing {
+        neurocards::app::billing(&self.config, self.db.store.clone()).expect("billing")
+    }
+
     async fn app(&self, config: &Config, role: Role) -> App {
         let overrides = Overrides {
             store: Some(self.db.store.clone()),
