@@ -5,16 +5,8 @@
 
 use std::collections::HashSet;
 
-use teloxide::prelude::*;
-
-use super::callbacks::ask_count;
-use super::keyboards;
-use super::reply::{say, say_with};
-use super::state::State;
-use super::{BotDialogue, Ctx, HandlerResult, TgBot};
+use super::Ctx;
 use crate::catalogue::{Choice, DEFAULT_ASPECT};
-use crate::domain::callback::new_nonce;
-use crate::texts::{text, Lang};
 
 /// The model and option a choice stands for, as the dialog stores them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,49 +77,4 @@ pub fn choices<'a>(
         }
     }
     offered
-}
-
-/// Shows the choice screen, or goes straight to the count when there is one choice.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn ask_choice(
-    bot: &TgBot,
-    ctx: &Ctx,
-    dialogue: &BotDialogue,
-    chat: ChatId,
-    lang: Lang,
-    photo: String,
-    template: Option<String>,
-    prompt: String,
-    title: &str,
-) -> HandlerResult {
-    let unavailable = ctx.store.unavailable_models().await?;
-    let offered = choices(ctx, template.as_deref(), &prompt, &unavailable);
-    match offered.as_slice() {
-        [] => {
-            dialogue.update(State::Idle).await?;
-            say(bot, ctx, chat, &text(lang, "choice.none", &[])).await
-        }
-        [only] => {
-            let picked = Picked::from(only);
-            ask_count(
-                bot, ctx, dialogue, chat, lang, photo, template, prompt, title, picked,
-            )
-            .await
-        }
-        many => {
-            let nonce = new_nonce();
-            let keyboard = keyboards::choices(lang, many, &nonce);
-            dialogue
-                .update(State::ChoosingModel {
-                    photo,
-                    template,
-                    prompt,
-                    nonce,
-                })
-                .await?;
-            let question = text(lang, "choice.ask", &[("template", &title)]);
-            say_with(bot, ctx, chat, &question, keyboard).await?;
-            Ok(())
-        }
-    }
 }

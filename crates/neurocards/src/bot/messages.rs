@@ -1,18 +1,17 @@
-//! Messages from the user: commands, photos (and everything that is not one), prompts.
+//! Messages from the user: commands, photos (and everything that is not one), prompts. Which
+//! step a message leads to depends on what it carries and where the dialog stands.
 
 use teloxide::prelude::*;
 use teloxide::types::{MediaKind, MessageKind};
 
-use super::input::{clean_prompt, parse_command, Command, PromptProblem};
-use super::keyboards;
-use super::reply::{say, say_with};
+use super::input::{parse_command, Command};
+use super::reply::say;
 use super::state::State;
+use super::steps::{self, Photo};
+use super::turn::Turn;
 use super::{admin, payments, BotDialogue, Ctx, HandlerResult, TgBot};
-use crate::domain::callback::new_nonce;
-use crate::domain::image::ImageKind;
 use crate::domain::UserId;
-use crate::telegram::TelegramError;
-use crate::texts::{credits, text, Lang};
+use crate::texts::{text, Lang};
 
 /// What a message carries, as far as the dialog cares.
 enum Incoming {
@@ -77,12 +76,19 @@ pub async fn on_message(
     };
     let (_, lang) = ctx.ensure_user(from).await?;
     ctx.store.mark_reachable(UserId(message.chat.id.0)).await?;
-    let chat = message.chat.id;
+    let turn = Turn {
+        chat: message.chat.id,
+        user: i64::try_from(from.id.0).unwrap_or(i64::MAX),
+        lang,
+        bot,
+        ctx,
+        dialogue,
+    };
 
     let incoming = incoming(&message);
     if let Incoming::Text(text) = &incoming {
-        if let Some(command) = parse_command(text, &ctx.bot_username) {
-            return on_command(&bot, &ctx, &dialogue, chat, from.id.0, lang, command).await;
+        if let Some(command) = parse_command(text, &turn.ctx.bot_username) {
+            return on_command(&turn, command).await;
         }
     }
     match (incoming, state) {
@@ -94,31 +100,31 @@ pub async fn on_message(
             },
             state,
         ) => {
-            receive_photo(
-                &bot, &ctx, &dialogue, chat, lang, state, file_id, size, album,
-            )
-            .await
+            let photo = Photo {
+                file_id,
+                size,
+                album,
+            };
+            steps::receive_photo(&turn, state, photo).await
         }
         (Incoming::Text(raw), State::AwaitingPrompt { photo, .. }) => {
-            receive_prompt(&bot, &ctx, &dialogue, chat, lang, photo, &raw).await
+            steps::receive_prompt(&turn, photo, &raw).await
         }
         (Incoming::NotAnImage, State::AwaitingPrompt { .. }) => {
-            say(&bot, &ctx, chat, &text(lang, "prompt.not_text", &[])).await
+            turn.say(&turn.text("prompt.not_text", &[])).await
         }
-        (Incoming::NotAnImage, _) => {
-            say(&bot, &ctx, chat, &text(lang, "hint.not_photo", &[])).await
-        }
+        (Incoming::NotAnImage, _) => turn.say(&turn.text("hint.not_photo", &[])).await,
         (Incoming::Text(_), State::ChoosingTemplate { .. }) => {
-            say(&bot, &ctx, chat, &text(lang, "hint.choose_template", &[])).await
+            turn.say(&turn.text("hint.choose_template", &[])).await
         }
         (Incoming::Text(_), State::ChoosingModel { .. }) => {
-            say(&bot, &ctx, chat, &text(lang, "hint.choose_model", &[])).await
+            turn.say(&turn.text("hint.choose_model", &[])).await
         }
         (Incoming::Text(_), State::ChoosingCount { .. }) => {
-            say(&bot, &ctx, chat, &text(lang, "hint.choose_count", &[])).await
+            turn.say(&turn.text("hint.choose_count", &[])).await
         }
         (Incoming::Text(_), State::Idle | State::AwaitingPhoto) => {
-            say(&bot, &ctx, chat, &text(lang, "hint.send_photo", &[])).await
+            turn.say(&turn.text("hint.send_photo", &[])).await
         }
     }
 }
@@ -133,44 +139,22 @@ pub async fn on_edited(bot: TgBot, ctx: Ctx, message: Message) -> HandlerResult 
     say(&bot, &ctx, message.chat.id, &text(lang, "hint.edited", &[])).await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn on_command(
-    bot: &TgBot,
-    ctx: &Ctx,
-    dialogue: &BotDialogue,
-    chat: ChatId,
-    from: u64,
-    lang: Lang,
-    command: Command,
-) -> HandlerResult {
-    let user = i64::try_from(from).unwrap_or(i64::MAX);
+async fn on_command(turn: &Turn, command: Command) -> HandlerResult {
+    let (bot, ctx, chat, user, lang) = (&turn.bot, &turn.ctx, turn.chat, turn.user, turn.lang);
     match command {
-        Command::Start => {
-            dialogue.update(State::Idle).await?;
-            let balance = ctx.store.balance(UserId(user)).await?;
-            let welcome = text(
-                lang,
-                "menu.welcome",
-                &[
-                    ("balance", &credits(lang, balance)),
-                    ("price", &ctx.cheapest_price_text(lang)),
-                ],
-            );
-            say_with(bot, ctx, chat, &welcome, keyboards::main_menu(lang)).await?;
-            Ok(())
-        }
-        Command::Help => say(bot, ctx, chat, &ctx.help_text(lang)).await,
+        Command::Start => steps::welcome(turn).await,
+        Command::Help => turn.say(&ctx.help_text(lang)).await,
         Command::Buy => payments::show_packages(bot, ctx, chat, user, lang).await,
         Command::PaySupport => payments::pay_support(bot, ctx, chat, user, lang).await,
-        Command::Terms => say(bot, ctx, chat, &ctx.terms(lang)).await,
+        Command::Terms => turn.say(&ctx.terms(lang)).await,
         Command::Balance => {
-            let balance = ctx.store.balance(UserId(user)).await?;
-            say(bot, ctx, chat, &ctx.balance_text(lang, balance)).await
+            let balance = turn.balance().await?;
+            turn.say(&ctx.balance_text(lang, balance)).await
         }
         Command::Cancel => {
-            dialogue.update(State::Idle).await?;
-            say(bot, ctx, chat, &text(lang, "cancel.done", &[])).await?;
-            show_menu(bot, ctx, chat, user, lang).await
+            turn.go(State::Idle).await?;
+            turn.say(&turn.text("cancel.done", &[])).await?;
+            steps::show_menu(turn).await
         }
         // For everyone but the admins these commands do not exist.
         Command::Stats if ctx.is_admin(user) => admin::stats(bot, ctx, chat, lang).await,
@@ -181,120 +165,7 @@ async fn on_command(
             admin::refund(bot, ctx, chat, lang, &args).await
         }
         Command::Stats | Command::Grant(_) | Command::Refund(_) | Command::Unknown(_) => {
-            say(bot, ctx, chat, &text(lang, "hint.unknown_command", &[])).await
+            turn.say(&turn.text("hint.unknown_command", &[])).await
         }
     }
-}
-
-pub(super) async fn show_menu(
-    bot: &TgBot,
-    ctx: &Ctx,
-    chat: ChatId,
-    user: i64,
-    lang: Lang,
-) -> HandlerResult {
-    let balance = ctx.store.balance(UserId(user)).await?;
-    let title = text(lang, "menu.title", &[("balance", &credits(lang, balance))]);
-    say_with(bot, ctx, chat, &title, keyboards::main_menu(lang)).await?;
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn receive_photo(
-    bot: &TgBot,
-    ctx: &Ctx,
-    dialogue: &BotDialogue,
-    chat: ChatId,
-    lang: Lang,
-    state: State,
-    file_id: String,
-    size: u64,
-    album: Option<String>,
-) -> HandlerResult {
-    // The rest of an album we already took the first photo of.
-    if let (
-        Some(album),
-        State::ChoosingTemplate {
-            album: Some(current),
-            ..
-        },
-    ) = (&album, &state)
-    {
-        if album == current {
-            return Ok(());
-        }
-    }
-    let max_mb = ctx.max_photo_bytes / (1024 * 1024);
-    let too_large = |size: u64| {
-        let size_mb = format!("{:.1}", size as f64 / (1024.0 * 1024.0));
-        text(
-            lang,
-            "photo.too_large",
-            &[("size_mb", &size_mb), ("max_mb", &max_mb)],
-        )
-    };
-    // teloxide reads a missing file_size (optional in the Bot API) as u32::MAX: that size is
-    // unknown, and the download below enforces the limit.
-    if size > ctx.max_photo_bytes && size != u64::from(u32::MAX) {
-        return say(bot, ctx, chat, &too_large(size)).await;
-    }
-    // Look at the bytes: a file called .jpg may be anything.
-    match ctx.telegram.fetch_file(&file_id, ctx.max_photo_bytes).await {
-        Ok(bytes) if ImageKind::sniff(&bytes).is_some() => {}
-        Ok(_) => return say(bot, ctx, chat, &text(lang, "photo.corrupt", &[])).await,
-        Err(TelegramError::TooLarge { size }) => {
-            return say(bot, ctx, chat, &too_large(size)).await
-        }
-        Err(err) => {
-            tracing::warn!(chat = chat.0, error = %err, "fetching a photo failed");
-            return say(bot, ctx, chat, &text(lang, "photo.unavailable", &[])).await;
-        }
-    }
-
-    let nonce = new_nonce();
-    dialogue
-        .update(State::ChoosingTemplate {
-            photo: file_id,
-            nonce: nonce.clone(),
-            album: album.clone(),
-        })
-        .await?;
-    if album.is_some() {
-        say(bot, ctx, chat, &text(lang, "photo.album", &[])).await?;
-    }
-    if ctx.store.has_unfinished_jobs(UserId(chat.0)).await? {
-        say(bot, ctx, chat, &text(lang, "photo.order_running", &[])).await?;
-    }
-    let unavailable = ctx.store.unavailable_models().await?;
-    let keyboard = keyboards::templates(lang, &ctx.visible_templates(&unavailable), &nonce);
-    say_with(bot, ctx, chat, &text(lang, "photo.received", &[]), keyboard).await?;
-    Ok(())
-}
-
-async fn receive_prompt(
-    bot: &TgBot,
-    ctx: &Ctx,
-    dialogue: &BotDialogue,
-    chat: ChatId,
-    lang: Lang,
-    photo: String,
-    raw: &str,
-) -> HandlerResult {
-    let max = ctx.own_prompt_limit().await?;
-    let prompt = match clean_prompt(raw, max) {
-        Ok(prompt) => prompt,
-        Err(PromptProblem::Empty) => {
-            return say(bot, ctx, chat, &text(lang, "prompt.empty", &[])).await
-        }
-        Err(PromptProblem::TooLong { length }) => {
-            let reason = text(
-                lang,
-                "prompt.too_long",
-                &[("length", &length), ("max", &max)],
-            );
-            return say(bot, ctx, chat, &reason).await;
-        }
-    };
-    let own = text(lang, "count.own", &[]);
-    super::choice::ask_choice(bot, ctx, dialogue, chat, lang, photo, None, prompt, &own).await
 }

@@ -21,6 +21,8 @@ mod messages;
 pub mod payments;
 mod reply;
 pub mod state;
+mod steps;
+mod turn;
 
 use std::sync::Arc;
 use std::time::Duration;
