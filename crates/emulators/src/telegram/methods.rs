@@ -61,6 +61,9 @@ const OTHERS: &[&str] = &[
     "refundStarPayment",
 ];
 
+/// Telegram's answer to a query answered too late, or unknown.
+const QUERY_TOO_OLD: &str = "query is too old and response timeout expired or query ID is invalid";
+
 fn known_methods() -> impl Iterator<Item = &'static &'static str> {
     SENDS.iter().chain(OTHERS)
 }
@@ -122,11 +125,9 @@ fn call_other(st: &mut TgState, method: &str, p: &Params) -> Result<Value, TgErr
         "editMessageReplyMarkup" => sending::edit_reply_markup(st, p),
         "deleteMessage" => sending::delete(st, p),
         "answerCallbackQuery" => {
-            let id = p.str("callback_query_id").ok_or_else(|| {
-                TgError::bad_request(
-                    "query is too old and response timeout expired or query ID is invalid",
-                )
-            })?;
+            let id = p
+                .str("callback_query_id")
+                .ok_or_else(|| TgError::bad_request(QUERY_TOO_OLD))?;
             st.answered_callbacks.push(id);
             Ok(json!(true))
         }
@@ -138,6 +139,10 @@ fn call_other(st: &mut TgState, method: &str, p: &Params) -> Result<Value, TgErr
             let error_message = p.str("error_message");
             if !ok && error_message.is_none() {
                 return Err(TgError::bad_request("ERROR_MESSAGE_EMPTY"));
+            }
+            // Telegram cancelled the payment when the answer did not come in time.
+            if st.expired_pre_checkouts.contains(&query_id) {
+                return Err(TgError::bad_request(QUERY_TOO_OLD));
             }
             st.pre_checkout_answers.push(PreCheckoutAnswer {
                 query_id,

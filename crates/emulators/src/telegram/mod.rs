@@ -6,7 +6,9 @@
 //! Stars payments: `pre_checkout`, `successful_payment` and `refunded_payment` queue the
 //! updates, and the payments and refunds form the ledger that getStarTransactions lists and
 //! refundStarPayment checks (`star_refunds`); `record_payment_only` adds a payment whose
-//! update was lost.
+//! update was lost. `pay_invoice` plays a whole payment of one of the bot's invoices: the
+//! pre_checkout_query, the wait for the bot's answer, then the successful_payment message.
+//! `repeat_message` delivers a message again in a new update, as Telegram sometimes does.
 //!
 //! Faults make calls fail the way Telegram does. Injected with `inject` (method names match
 //! case-insensitively; `clear_faults` drops those pending):
@@ -182,6 +184,22 @@ pub struct PreCheckoutAnswer {
     pub error_message: Option<String>,
 }
 
+/// How a payment played by [`TelegramEmulator::pay_invoice`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// The bot accepted the pre-checkout query in time; the successful_payment message with
+    /// this id is queued.
+    Paid { message_id: i64 },
+    /// The bot answered the pre-checkout query with ok=false; nothing more is queued.
+    Refused { error_message: Option<String> },
+    /// The bot did not answer in time: Telegram cancelled the payment, nothing more is queued,
+    /// and a late answer is refused.
+    TimedOut,
+}
+
+/// How long Telegram waits for the answer to a pre_checkout_query.
+pub const PRE_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A running Telegram emulator; it stops when dropped.
 #[derive(Debug)]
 pub struct TelegramEmulator {
@@ -313,6 +331,121 @@ impl TelegramEmulator {
         };
         self.shared.updates.notify_waiters();
         id
+    }
+
+    /// `user` pays the bot's invoice `invoice_message_id` in their chat, as Telegram runs a
+    /// payment: a pre_checkout_query for the invoice's currency, amount and payload is queued,
+    /// then the bot has [`PRE_CHECKOUT_TIMEOUT`] (10 s) to answer it by answerPreCheckoutQuery.
+    /// Answered ok, the successful_payment message is queued as by `successful_payment` (a
+    /// Stars payment is recorded as a Star transaction with id `charge_id`). Answered not ok,
+    /// or not in time, nothing more is queued. The bot must be polling meanwhile.
+    ///
+    /// # Panics
+    /// When the bot sent no invoice with that id to `user`'s chat (or deleted it).
+    pub async fn pay_invoice(
+        &self,
+        user: &TestUser,
+        invoice_message_id: i64,
+        charge_id: &str,
+    ) -> PaymentOutcome {
+        self.pay_invoice_within(user, invoice_message_id, charge_id, PRE_CHECKOUT_TIMEOUT)
+            .await
+    }
+
+    /// `pay_invoice` with Telegram waiting `within` for the bot's answer instead of 10 s.
+    ///
+    /// # Panics
+    /// When the bot sent no invoice with that id to `user`'s chat (or deleted it).
+    pub async fn pay_invoice_within(
+        &self,
+        user: &TestUser,
+        invoice_message_id: i64,
+        charge_id: &str,
+        within: Duration,
+    ) -> PaymentOutcome {
+        let (currency, amount, payload) = self.invoice(user.id, invoice_message_id);
+        let query_id = self.pre_checkout(user, &currency, amount, &payload);
+        let Some(answer) = self.wait_pre_checkout_answer(&query_id, within).await else {
+            return PaymentOutcome::TimedOut;
+        };
+        if !answer.ok {
+            return PaymentOutcome::Refused {
+                error_message: answer.error_message,
+            };
+        }
+        let message_id = self.successful_payment(user, &currency, amount, &payload, charge_id);
+        PaymentOutcome::Paid { message_id }
+    }
+
+    /// The currency, amount and payload of the bot's invoice `message_id` in `chat_id`.
+    fn invoice(&self, chat_id: i64, message_id: i64) -> (String, i64, String) {
+        let found = {
+            let st = self.shared.lock();
+            match st.message(chat_id, message_id).map(|m| &m.summary.kind) {
+                Some(SentKind::Invoice {
+                    payload,
+                    currency,
+                    amount,
+                }) => Ok((currency.clone(), *amount, payload.clone())),
+                _ => Err(st
+                    .sent(chat_id)
+                    .into_iter()
+                    .map(|m| (m.message_id, m.kind, m.deleted))
+                    .collect::<Vec<_>>()),
+            }
+        };
+        found.unwrap_or_else(|sent| {
+            panic!(
+                "pay_invoice: the bot sent no invoice with message id {message_id} to chat \
+                 {chat_id}; its messages there, as (id, kind, deleted): {sent:?}"
+            )
+        })
+    }
+
+    /// Waits up to `within` for the bot's answer to the pre-checkout query `query_id`; then
+    /// expires the query, unless answered, under the same lock as the last look.
+    async fn wait_pre_checkout_answer(
+        &self,
+        query_id: &str,
+        within: Duration,
+    ) -> Option<PreCheckoutAnswer> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.shared.sent.notified();
+            tokio::pin!(notified);
+            // Registered before the look, so an answer in between still wakes us.
+            notified.as_mut().enable();
+            if tokio::time::Instant::now() >= deadline {
+                return self.shared.lock().expire_pre_checkout(query_id);
+            }
+            if let Some(answer) = self.shared.lock().pre_checkout_answer(query_id) {
+                return Some(answer);
+            }
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Delivers again, in a new update (with a new update_id), the message `message_id` that
+    /// `user` sent in their chat, exactly as first delivered: Telegram may deliver an update
+    /// twice, a successful_payment included. Returns the new update's id. The message may
+    /// come from any of the methods acting as `user` or from `push_update`, and may have been
+    /// confirmed already. Nothing else is repeated: a payment stays one Star transaction.
+    ///
+    /// # Panics
+    /// When no message `message_id` was delivered in `user`'s chat.
+    pub fn repeat_message(&self, user: &TestUser, message_id: i64) -> i64 {
+        let update_id = self.shared.lock().repeat_message(user.id, message_id);
+        let Some(update_id) = update_id else {
+            panic!(
+                "repeat_message: no message {message_id} was delivered in chat {}",
+                user.id
+            )
+        };
+        self.shared.updates.notify_waiters();
+        update_id
     }
 
     /// A Stars payment Telegram took but whose successful_payment update the bot never got

@@ -68,6 +68,18 @@ impl Params {
         Ok(params)
     }
 
+    /// Parameters as a JSON body gives them, for unit tests of the methods.
+    #[cfg(test)]
+    pub(crate) fn from_json(values: Value) -> Params {
+        let Value::Object(values) = values else {
+            panic!("parameters are an object")
+        };
+        Params {
+            values,
+            uploads: HashMap::new(),
+        }
+    }
+
     fn add_pairs(&mut self, encoded: &[u8]) {
         for (key, value) in url::form_urlencoded::parse(encoded) {
             self.values.insert(key.into_owned(), text_value(&value));

@@ -158,15 +158,33 @@ pub(crate) fn send_document(st: &mut TgState, chat_id: i64, p: &Params) -> Resul
     Ok(keep(st, chat_id, message, kind, caption, markup))
 }
 
+/// sendInvoice's limits: the title and description in characters, the payload in bytes.
+const MAX_INVOICE_TITLE: usize = 32;
+const MAX_INVOICE_DESCRIPTION: usize = 255;
+const MAX_INVOICE_PAYLOAD_BYTES: usize = 128;
+
+/// sendInvoice. A title, description or payload outside its limits is refused as Telegram
+/// does; INVOICE_PAYLOAD_INVALID is Telegram's text, the title and description texts are the
+/// emulator's own in the same style.
 pub(crate) fn send_invoice(st: &mut TgState, chat_id: i64, p: &Params) -> Result<Value, TgError> {
     let required = |key: &str| {
         p.str(key)
             .filter(|v| !v.is_empty())
             .ok_or_else(|| TgError::bad_request(&format!("{key} is empty")))
     };
-    let title = required("title")?;
-    let description = required("description")?;
-    let payload = required("payload")?;
+    let title = p.str("title").unwrap_or_default();
+    if !(1..=MAX_INVOICE_TITLE).contains(&title.chars().count()) {
+        return Err(TgError::bad_request("INVOICE_TITLE_INVALID"));
+    }
+    let description = p.str("description").unwrap_or_default();
+    if !(1..=MAX_INVOICE_DESCRIPTION).contains(&description.chars().count()) {
+        return Err(TgError::bad_request("INVOICE_DESCRIPTION_INVALID"));
+    }
+    // The payload is measured in bytes, not characters.
+    let payload = p.str("payload").unwrap_or_default();
+    if !(1..=MAX_INVOICE_PAYLOAD_BYTES).contains(&payload.len()) {
+        return Err(TgError::bad_request("INVOICE_PAYLOAD_INVALID"));
+    }
     let currency = required("currency")?;
     let prices = p
         .json("prices")
@@ -328,4 +346,70 @@ pub(crate) fn delete(st: &mut TgState, p: &Params) -> Result<Value, TgError> {
     let message = st.message_mut(chat_id, message_id).ok_or_else(not_found)?;
     message.summary.deleted = true;
     Ok(json!(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoice(title: &str, description: &str, payload: &str) -> Value {
+        json!({
+            "chat_id": 7,
+            "title": title,
+            "description": description,
+            "payload": payload,
+            "currency": "XTR",
+            "prices": [{"label": "pack", "amount": 50}],
+        })
+    }
+
+    /// The error description sendInvoice answers, or `None` when the invoice is sent.
+    fn refusal(params: Value) -> Option<String> {
+        let mut st = TgState::new(1, "bot".to_owned());
+        let sent = send_invoice(&mut st, 7, &Params::from_json(params));
+        sent.err().map(|e| e.description)
+    }
+
+    #[test]
+    fn an_invoice_payload_is_1_to_128_bytes() {
+        assert_eq!(refusal(invoice("t", "d", &"p".repeat(128))), None);
+        // 64 two-byte characters are 128 bytes; one more is too many.
+        assert_eq!(refusal(invoice("t", "d", &"я".repeat(64))), None);
+        let invalid = Some("Bad Request: INVOICE_PAYLOAD_INVALID".to_owned());
+        assert_eq!(refusal(invoice("t", "d", &"я".repeat(65))), invalid);
+        assert_eq!(refusal(invoice("t", "d", &"p".repeat(129))), invalid);
+        assert_eq!(refusal(invoice("t", "d", "")), invalid);
+        let mut missing = invoice("t", "d", "p");
+        missing.as_object_mut().unwrap().remove("payload");
+        assert_eq!(refusal(missing), invalid);
+    }
+
+    #[test]
+    fn an_invoice_title_is_1_to_32_characters() {
+        assert_eq!(refusal(invoice(&"т".repeat(32), "d", "p")), None);
+        let invalid = Some("Bad Request: INVOICE_TITLE_INVALID".to_owned());
+        assert_eq!(refusal(invoice(&"т".repeat(33), "d", "p")), invalid);
+        assert_eq!(refusal(invoice("", "d", "p")), invalid);
+    }
+
+    #[test]
+    fn an_invoice_description_is_1_to_255_characters() {
+        assert_eq!(refusal(invoice("t", &"д".repeat(255), "p")), None);
+        let invalid = Some("Bad Request: INVOICE_DESCRIPTION_INVALID".to_owned());
+        assert_eq!(refusal(invoice("t", &"д".repeat(256), "p")), invalid);
+        assert_eq!(refusal(invoice("t", "", "p")), invalid);
+    }
+
+    #[test]
+    fn a_stars_invoice_has_one_price_and_no_provider_token() {
+        let mut two_prices = invoice("t", "d", "p");
+        two_prices["prices"] = json!([{"label": "a", "amount": 1}, {"label": "b", "amount": 2}]);
+        assert!(refusal(two_prices).is_some());
+        let mut with_token = invoice("t", "d", "p");
+        with_token["provider_token"] = json!("tok");
+        assert!(refusal(with_token).is_some());
+        let mut empty_token = invoice("t", "d", "p");
+        empty_token["provider_token"] = json!("");
+        assert_eq!(refusal(empty_token), None);
+    }
 }

@@ -1,6 +1,6 @@
 //! What the Telegram emulator remembers: the update queue, the bot's messages, files, calls.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -72,6 +72,9 @@ pub(crate) struct TgState {
     users: HashMap<i64, TestUser>,
     /// Unconfirmed updates, oldest first, with their ids.
     updates: VecDeque<(i64, Value)>,
+    /// Every Message delivered in a `message` update, by `(chat id, message id)`, kept after
+    /// the update is confirmed so that a test can deliver it again (`repeat_message`).
+    delivered: HashMap<(i64, i64), Value>,
     next_update_id: i64,
     next_message_id: i64,
     next_file: u64,
@@ -83,6 +86,9 @@ pub(crate) struct TgState {
     pub rate_limited: usize,
     pub answered_callbacks: Vec<String>,
     pub pre_checkout_answers: Vec<PreCheckoutAnswer>,
+    /// Pre-checkout queries Telegram gave up on (`pay_invoice` timed out): answering one is
+    /// refused.
+    pub expired_pre_checkouts: HashSet<String>,
     pub stars: StarLedger,
     pub faults: Vec<Fault>,
     pub limiter: SendLimiter,
@@ -91,12 +97,13 @@ pub(crate) struct TgState {
 }
 
 impl TgState {
-    fn new(bot_id: i64, bot_username: String) -> TgState {
+    pub(crate) fn new(bot_id: i64, bot_username: String) -> TgState {
         TgState {
             bot_id,
             bot_username,
             users: HashMap::new(),
             updates: VecDeque::new(),
+            delivered: HashMap::new(),
             next_update_id: 1,
             next_message_id: 1,
             next_file: 1,
@@ -107,6 +114,7 @@ impl TgState {
             rate_limited: 0,
             answered_callbacks: Vec::new(),
             pre_checkout_answers: Vec::new(),
+            expired_pre_checkouts: HashSet::new(),
             stars: StarLedger::default(),
             faults: Vec::new(),
             limiter: SendLimiter::default(),
@@ -117,8 +125,16 @@ impl TgState {
 
     // --- updates ---
 
-    /// Queues `update`, giving it the next `update_id` unless it has one.
+    /// Queues `update`, giving it the next `update_id` unless it has one. The Message of a
+    /// `message` update is remembered for `repeat_message`.
     pub(crate) fn push_update(&mut self, mut update: Value) -> i64 {
+        if let Some(message) = update.get("message") {
+            let chat_id = message["chat"]["id"].as_i64();
+            if let (Some(chat_id), Some(message_id)) = (chat_id, message["message_id"].as_i64()) {
+                self.delivered
+                    .insert((chat_id, message_id), message.clone());
+            }
+        }
         let id = match update.get("update_id").and_then(Value::as_i64) {
             Some(id) => id,
             None => {
@@ -151,6 +167,13 @@ impl TgState {
             .take(limit)
             .map(|(_, u)| u.clone())
             .collect()
+    }
+
+    /// Queues the Message delivered earlier as `message_id` in `chat_id` again, in a new
+    /// update; returns that update's id, or `None` when no such message was delivered.
+    pub(crate) fn repeat_message(&mut self, chat_id: i64, message_id: i64) -> Option<i64> {
+        let message = self.delivered.get(&(chat_id, message_id))?.clone();
+        Some(self.push_update(json!({"message": message})))
     }
 
     pub(crate) fn pending_updates(&self) -> usize {
@@ -251,6 +274,24 @@ impl TgState {
             "invoice_payload": payload,
         }}));
         id
+    }
+
+    /// The bot's first answer to the pre-checkout query `query_id`.
+    pub(crate) fn pre_checkout_answer(&self, query_id: &str) -> Option<PreCheckoutAnswer> {
+        self.pre_checkout_answers
+            .iter()
+            .find(|a| a.query_id == query_id)
+            .cloned()
+    }
+
+    /// Telegram stops waiting for the answer to `query_id`, unless it came already: returns
+    /// the answer, or marks the query expired so that a later answer is refused.
+    pub(crate) fn expire_pre_checkout(&mut self, query_id: &str) -> Option<PreCheckoutAnswer> {
+        let answer = self.pre_checkout_answer(query_id);
+        if answer.is_none() {
+            self.expired_pre_checkouts.insert(query_id.to_owned());
+        }
+        answer
     }
 
     fn next_query_id(&mut self, prefix: &str) -> String {
@@ -366,6 +407,37 @@ mod tests {
         assert_eq!(st.take_updates(Some(3), 100).len(), 1);
         assert_eq!(st.take_updates(None, 100).len(), 1);
         assert_eq!(st.take_updates(Some(4), 100).len(), 0);
+    }
+
+    #[test]
+    fn a_confirmed_message_can_be_delivered_again() {
+        let mut st = TgState::new(1, "bot".to_owned());
+        let user = TestUser::new(5, "en");
+        let message_id = st.user_text(&user, "hello");
+        assert_eq!(st.take_updates(Some(2), 100).len(), 0);
+        let again = st.repeat_message(5, message_id).unwrap();
+        assert_eq!(again, 2);
+        let updates = st.take_updates(None, 100);
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0]["update_id"], 2);
+        assert_eq!(updates[0]["message"]["message_id"], message_id);
+        assert_eq!(updates[0]["message"]["text"], "hello");
+        assert_eq!(st.repeat_message(6, message_id), None);
+        assert_eq!(st.repeat_message(5, message_id + 1), None);
+    }
+
+    #[test]
+    fn an_expired_pre_checkout_keeps_an_answer_given_in_time() {
+        let mut st = TgState::new(1, "bot".to_owned());
+        st.pre_checkout_answers.push(PreCheckoutAnswer {
+            query_id: "pcq1".to_owned(),
+            ok: true,
+            error_message: None,
+        });
+        assert!(st.expire_pre_checkout("pcq1").is_some_and(|a| a.ok));
+        assert!(!st.expired_pre_checkouts.contains("pcq1"));
+        assert_eq!(st.expire_pre_checkout("pcq2"), None);
+        assert!(st.expired_pre_checkouts.contains("pcq2"));
     }
 
     #[test]

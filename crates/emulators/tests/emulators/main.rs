@@ -6,4 +6,5 @@ mod kie_models;
 mod kie_veo;
 mod telegram;
 mod telegram_faults;
+mod telegram_payments;
 mod telegram_stars;
