@@ -82,6 +82,7 @@ impl App {
             Some(catalogue) => catalogue,
             None => Catalogue::load(config.models_file.as_deref())?,
         };
+        let cheapest_price = catalogue.cheapest_price();
         let (bot, reconciling) = match role {
             Role::All | Role::Bot => {
                 let packages = Arc::new(Packages::load(config.packages_file.as_deref())?);
@@ -93,7 +94,9 @@ impl App {
         };
         let worker = match role {
             Role::All | Role::Worker => {
-                Some(build_worker(config, store.clone(), telegram.clone()).await?)
+                let mut settings = worker_settings(config);
+                settings.cheapest_price = cheapest_price;
+                Some(build_worker(config, store.clone(), telegram.clone(), settings).await?)
             }
             Role::Bot => None,
         };
@@ -265,6 +268,7 @@ async fn build_worker(
     config: &Config,
     store: Store,
     telegram: Telegram,
+    settings: WorkerSettings,
 ) -> anyhow::Result<Arc<Worker>> {
     let keys = config.require_kie_keys()?;
     let pool = KeyPool::start(keys, config.kie.status_per_second, store.clone())
@@ -277,7 +281,7 @@ async fn build_worker(
         &config.kie_user_agent,
     )
     .context("building the KIE client")?;
-    Worker::new(store, kie, pool, telegram, worker_settings(config)).context("building the worker")
+    Worker::new(store, kie, pool, telegram, settings).context("building the worker")
 }
 
 pub fn worker_settings(config: &Config) -> WorkerSettings {
@@ -304,5 +308,7 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
         worker_id: config.worker_id.clone(),
         public_url: config.public_url.clone(),
         admin_ids: config.admin_ids.clone(),
+        // Set from the catalogue by the caller.
+        cheapest_price: 1,
     }
 }

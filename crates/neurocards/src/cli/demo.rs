@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use emulators::kie::{KieConfig, KieEmulator};
-use emulators::telegram::{SentKind, SentMessage, TelegramConfig, TelegramEmulator, TestUser};
+use emulators::telegram::{
+    PaymentOutcome, SentKind, SentMessage, TelegramConfig, TelegramEmulator, TestUser,
+};
 
 use crate::app::{App, Overrides, Role};
 use crate::catalogue::Catalogue;
@@ -16,7 +18,6 @@ use crate::domain::UserId;
 
 /// The seller's photo: landscape, as phone photos of products often are.
 const PHOTO_SIZE: (u32, u32) = (1200, 800);
-const FREE_CREDITS: i64 = 5;
 
 pub async fn run() -> anyhow::Result<()> {
     let started = Instant::now();
@@ -34,7 +35,7 @@ pub async fn run() -> anyhow::Result<()> {
 
     println!("neurocards demo: the bot and the worker against local emulators of Telegram ({}) and KIE ({}),", telegram.base_url(), kie.base_url());
     println!(
-        "SQLite in {}. New users get {FREE_CREDITS} free credits; a 5 s video costs 1 credit, a 10 s one 2.",
+        "SQLite in {}. The user starts with no credits and buys a package with Telegram Stars; a 5 s video costs 1 credit, a 10 s one 2.",
         dir.path().display()
     );
     println!(
@@ -132,6 +133,35 @@ async fn script(
 ) -> anyhow::Result<()> {
     chat.user_says("/start");
     telegram.send_text(user, "/start");
+    let menu = chat.expect_bot(1).await?;
+
+    let buy = menu
+        .last()
+        .and_then(|message| {
+            buttons(message)
+                .into_iter()
+                .find(|(_, data)| data == "m:buy")
+        })
+        .context("no buy button in the menu")?;
+    chat.user_presses(&buy.0);
+    telegram.press_button(user, menu[menu.len() - 1].message_id, &buy.1);
+    let packages = chat.expect_bot(1).await?;
+    let first = packages
+        .last()
+        .and_then(|message| button(message, 0))
+        .context("no package buttons")?;
+    chat.user_presses(&first.0);
+    telegram.press_button(user, packages[packages.len() - 1].message_id, &first.1);
+    let invoice = chat.expect_bot(1).await?;
+    let invoice_id = invoice.last().context("no invoice")?.message_id;
+    chat.user_says("[pays the invoice with Telegram Stars]");
+    match telegram
+        .pay_invoice(user, invoice_id, "demo-charge-1")
+        .await
+    {
+        PaymentOutcome::Paid { .. } => {}
+        other => bail!("the payment did not go through: {other:?}"),
+    }
     chat.expect_bot(1).await?;
 
     chat.user_says("[sends a photo of a ceramic mug]");
@@ -196,7 +226,6 @@ fn demo_config(
         ("KIE_API_URL", kie.base_url()),
         ("KIE_UPLOAD_URL", kie.base_url()),
         ("KIE_API_KEY", "test-key".to_owned()),
-        ("FREE_CREDITS", FREE_CREDITS.to_string()),
         ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ("POLL_FIRST_INTERVAL", "250ms".to_owned()),
         ("POLL_MAX_INTERVAL", "1s".to_owned()),
@@ -263,6 +292,9 @@ fn print_message(message: &SentMessage) {
         .replace('\n', "\n     ");
     match &message.kind {
         SentKind::Video { .. } => println!("bot: [video] {text}"),
+        SentKind::Invoice {
+            amount, currency, ..
+        } => println!("bot: [an invoice for {amount} {currency}: {amount} ⭐, with a Pay button]"),
         _ => println!("bot: {text}"),
     }
     let rows = buttons(message);

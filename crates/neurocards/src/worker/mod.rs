@@ -59,6 +59,9 @@ pub struct WorkerSettings {
     pub worker_id: Option<String>,
     /// When set, KIE is asked to call `<public_url>/kie/callback` besides being polled.
     pub public_url: Option<Url>,
+    /// The price of the cheapest video on offer: a summary whose balance is below it offers
+    /// to buy credits.
+    pub cheapest_price: i64,
     /// Told in Telegram about what only an operator can fix (a retired model, a refused
     /// client).
     pub admin_ids: Vec<i64>,

@@ -4,7 +4,7 @@
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::Worker;
-use crate::domain::callback::Callback;
+use crate::domain::callback::{Callback, MenuItem};
 use crate::domain::OrderId;
 use crate::telegram::TelegramError;
 use crate::texts;
@@ -32,6 +32,12 @@ impl Worker {
                 )]
             })
             .collect();
+        if balance.is_some_and(|balance| balance < self.settings.cheapest_price) {
+            rows.push(vec![InlineKeyboardButton::callback(
+                texts::text(lang, "button.top_up", &[]),
+                Callback::Menu(MenuItem::Buy).encode(),
+            )]);
+        }
         rows.push(vec![
             InlineKeyboardButton::callback(
                 texts::text(lang, "button.make_more", &[]),

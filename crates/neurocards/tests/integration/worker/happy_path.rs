@@ -6,7 +6,10 @@ use neurocards::store::Engine;
 
 use super::rig::Rig;
 
-crate::both_engines!(three_videos_are_made_delivered_and_summarised_once);
+crate::both_engines!(
+    three_videos_are_made_delivered_and_summarised_once,
+    a_summary_offers_to_top_up_when_no_video_is_affordable
+);
 
 async fn three_videos_are_made_delivered_and_summarised_once(engine: Engine) {
     let mut rig = Rig::start(engine).await;
@@ -57,6 +60,7 @@ async fn three_videos_are_made_delivered_and_summarised_once(engine: Engine) {
         "{markup}"
     );
     assert!(markup.contains("Main menu"), "{markup}");
+    assert!(!markup.contains("m:buy"), "2 credits buy a video: {markup}");
     assert_eq!(rig.kie.create_task_calls(), 3, "one task per video");
     assert_eq!(rig.store().balance(user).await.unwrap(), 2);
 
@@ -83,4 +87,23 @@ async fn three_videos_are_made_delivered_and_summarised_once(engine: Engine) {
         assert!(task.input.get("aspect_ratio").is_none());
     }
     rig.assert_sound().await;
+}
+
+async fn a_summary_offers_to_top_up_when_no_video_is_affordable(engine: Engine) {
+    let mut rig = Rig::start(engine).await;
+    let user = rig.user(502, 1, "en").await;
+    let order = rig.order(user, 1, "a teapot").await;
+    rig.spawn_worker().await;
+    rig.wait_until_summarised(order.order_id, Duration::from_secs(20))
+        .await;
+    let summaries = rig.summaries(user.0);
+    let markup = summaries[0]
+        .reply_markup
+        .as_ref()
+        .expect("buttons")
+        .to_string();
+    assert!(
+        markup.contains("Top up") && markup.contains("m:buy"),
+        "{markup}"
+    );
 }
