@@ -154,6 +154,16 @@ async fn a_checkout_is_answered_at_once_while_fifty_users_are_being_served(engin
     let query = rig.telegram.pre_checkout(&buyer, "XTR", stars, &payload);
     assert!(checkout_answer(&rig, &query).await.ok);
     let waited = asked.elapsed();
+    let polls = rig.telegram.calls();
+    let poll = polls
+        .iter()
+        .find(|call| call.method == "getUpdates")
+        .expect("the bot long-polls");
+    assert!(
+        poll.params.to_string().contains("pre_checkout_query"),
+        "checkouts must be asked for: {}",
+        poll.params
+    );
     println!("checkout answered after {waited:?} behind 100 updates of 50 users");
     // Telegram cancels a payment whose checkout is not answered within 10 s.
     assert!(waited < Duration::from_secs(5), "{waited:?}");
