@@ -50,6 +50,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // The bound address: with port 0 the system picks one.
+    let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, "http server listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
