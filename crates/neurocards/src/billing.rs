@@ -107,6 +107,9 @@ impl Billing {
         }
         // Recorded whether or not Telegram had refunded it before: the Stars are gone.
         let recorded = self.store.record_payment_refund(charge_id).await?;
+        if recorded.recorded_now {
+            metrics::counter!("neurocards_payment_refunds_total").increment(1);
+        }
         tracing::info!(
             charge_id,
             stars = payment.stars,
@@ -185,6 +188,9 @@ impl Billing {
             })
             .await?;
         if credited.credited_now {
+            metrics::counter!("neurocards_payments_total").increment(1);
+            metrics::counter!("neurocards_stars_total")
+                .increment(u64::try_from(transaction.stars).unwrap_or(0));
             tracing::warn!(charge_id = %transaction.charge_id, user = user.0, credits = package.credits, "reconciliation credited a payment whose update never arrived");
             report.credited.push(transaction.charge_id.clone());
         }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod kie;
+pub mod metrics;
 pub mod packages;
 pub mod photo;
 pub mod sample_photo;

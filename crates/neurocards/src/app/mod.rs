@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::ExposeSecret;
 use teloxide::prelude::Requester;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,9 @@ use crate::templates::Templates;
 use crate::worker::{PollSchedule, Worker, WorkerSettings};
 
 pub use supervise::{supervise, Part};
+
+/// How often the database figures of `/metrics` are refreshed.
+const METRICS_EVERY: Duration = Duration::from_secs(15);
 
 /// Which parts a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +60,8 @@ pub struct App {
     worker: Option<Arc<Worker>>,
     /// With the dialog: reconciles payments at start and every `RECONCILE_EVERY`.
     reconciling: Option<(Billing, Duration)>,
-    http: Option<(SocketAddr, axum::Router)>,
+    /// The HTTP server, with the metrics it serves when the recorder is this process's.
+    http: Option<(SocketAddr, axum::Router, Option<PrometheusHandle>)>,
     shutdown: CancellationToken,
     /// How long the parts get to stop once the process is stopping.
     stop_within: Duration,
@@ -103,8 +108,10 @@ impl App {
         let http = match (&worker, role) {
             (Some(worker), Role::All) => {
                 let auth = config.kie_webhook_hmac_key.clone().map(CallbackAuth::new);
-                let router = crate::http::router(store.clone(), worker.wakeups(), auth);
-                Some((config.http_addr, router))
+                let metrics = crate::metrics::install();
+                let router =
+                    crate::http::router(store.clone(), worker.wakeups(), auth, metrics.clone());
+                Some((config.http_addr, router, metrics))
             }
             _ => None,
         };
@@ -180,7 +187,17 @@ impl App {
                 }),
             ));
         }
-        if let Some((addr, router)) = self.http {
+        if let Some((_, _, Some(handle))) = &self.http {
+            let (store, handle, stop) = (self.store.clone(), handle.clone(), shutdown.clone());
+            parts.push((
+                "metrics snapshot",
+                tokio::spawn(async move {
+                    crate::metrics::keep_snapshotting(store, handle, METRICS_EVERY, stop).await;
+                    Ok(())
+                }),
+            ));
+        }
+        if let Some((addr, router, _)) = self.http {
             let stop = shutdown.clone();
             parts.push((
                 "http server",

@@ -177,6 +177,10 @@ pub async fn on_successful_payment(
         })
         .await?;
     let balance = credits(lang, recorded.balance);
+    if recorded.credited_now {
+        metrics::counter!("neurocards_payments_total").increment(1);
+        metrics::counter!("neurocards_stars_total").increment(u64::try_from(stars).unwrap_or(0));
+    }
     let reply = if recorded.credited_now {
         tracing::info!(user = payload.user, charge_id = %charge_id, stars, credits = package.credits, "payment credited");
         text(
@@ -220,6 +224,7 @@ pub async fn on_refunded_payment(
     if !outcome.recorded_now {
         return Ok(());
     }
+    metrics::counter!("neurocards_payment_refunds_total").increment(1);
     tracing::info!(charge_id = %charge_id, taken_back = outcome.taken_back, "payment refund recorded");
     let reply = text(
         lang,

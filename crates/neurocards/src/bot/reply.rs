@@ -23,6 +23,17 @@ pub async fn send(
             Some(markup) => request.reply_markup(markup).await,
             None => request.await,
         };
+        let outcome = match &sent {
+            Ok(_) => "ok",
+            Err(RequestError::RetryAfter(_)) => {
+                metrics::counter!("neurocards_rate_limited_total", "service" => "telegram")
+                    .increment(1);
+                "retry_after"
+            }
+            Err(_) => "error",
+        };
+        metrics::counter!("neurocards_telegram_requests_total", "method" => "sendMessage", "outcome" => outcome)
+            .increment(1);
         match sent {
             Ok(message) => return Ok(Some(message)),
             Err(RequestError::RetryAfter(wait)) if !waited => {

@@ -297,6 +297,7 @@ pub async fn place(turn: &Turn, order: Order) -> HandlerResult {
                     .await;
             }
             if placed.newly_placed {
+                metrics::counter!("neurocards_orders_total").increment(1);
                 let ahead = ctx.store.jobs_ahead_of(placed.order_id).await?;
                 let cost = order_cost(order.count, unit_price)?;
                 let accepted = turn.text(

@@ -1,4 +1,5 @@
-//! The HTTP side of `neurocards run`: `/healthz` for load balancers and process managers, and
+//! The HTTP side of `neurocards run`: `/healthz` for load balancers and process managers,
+//! `/metrics` for Prometheus, and
 //! the KIE callback, which only wakes the job following the task.
 //!
 //! A callback is treated as a wake-up, never as a result: the job reads the task's state with
@@ -20,6 +21,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use metrics_exporter_prometheus::PrometheusHandle;
+
 use crate::store::Store;
 use crate::worker::Wakeups;
 
@@ -30,18 +33,42 @@ struct AppState {
     store: Store,
     wakeups: Wakeups,
     callback_auth: Option<Arc<CallbackAuth>>,
+    metrics: Option<PrometheusHandle>,
 }
 
-/// `callback_auth`: verify KIE's callback signatures (when the operator set a webhook key).
-pub fn router(store: Store, wakeups: Wakeups, callback_auth: Option<CallbackAuth>) -> Router {
+/// `callback_auth`: verify KIE's callback signatures (when the operator set a webhook key);
+/// `metrics`: what `/metrics` renders (404 without).
+pub fn router(
+    store: Store,
+    wakeups: Wakeups,
+    callback_auth: Option<CallbackAuth>,
+    metrics: Option<PrometheusHandle>,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(render_metrics))
         .route("/kie/callback", post(kie_callback))
         .with_state(AppState {
             store,
             wakeups,
             callback_auth: callback_auth.map(Arc::new),
+            metrics,
         })
+}
+
+/// Prometheus' text format, rendered from memory: a scrape reads no table.
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 pub async fn serve(

@@ -218,9 +218,41 @@ impl KieClient {
             .ok_or_else(|| malformed(Stage::Status, "no download URL"))
     }
 
+    /// [`KieClient::exchange`], counted and timed for the metrics.
+    async fn call(&self, stage: Stage, request: RequestBuilder) -> Result<Envelope, KieFailure> {
+        let started = std::time::Instant::now();
+        let answer = self.exchange(stage, request).await;
+        let endpoint = match stage {
+            Stage::Upload => "upload",
+            Stage::Create => "create",
+            Stage::Status | Stage::Task => "status",
+        };
+        let outcome = match &answer {
+            Ok(_) => "ok".to_owned(),
+            Err(failure) if failure.transport.is_some() => "transport".to_owned(),
+            Err(failure) => match (failure.http_status, failure.body_code) {
+                (Some(status), _) if status != 200 => format!("http_{status}"),
+                (_, Some(code)) => format!("code_{code}"),
+                _ => "malformed".to_owned(),
+            },
+        };
+        if outcome == "http_429" || outcome == "code_429" {
+            metrics::counter!("neurocards_rate_limited_total", "service" => "kie").increment(1);
+        }
+        metrics::counter!("neurocards_kie_requests_total", "endpoint" => endpoint, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("neurocards_kie_request_seconds", "endpoint" => endpoint)
+            .record(started.elapsed().as_secs_f64());
+        answer
+    }
+
     /// Sends, reads the body, and accepts only an envelope with code 200 over HTTP 2xx. The
     /// body is read before the status: KIE reports many errors inside HTTP 200.
-    async fn call(&self, stage: Stage, request: RequestBuilder) -> Result<Envelope, KieFailure> {
+    async fn exchange(
+        &self,
+        stage: Stage,
+        request: RequestBuilder,
+    ) -> Result<Envelope, KieFailure> {
         let response = request
             .send()
             .await

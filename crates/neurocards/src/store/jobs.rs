@@ -46,6 +46,8 @@ pub struct ClaimedJob {
     pub prompt: String,
     pub generation: GenerationSpec,
     pub language: Lang,
+    /// When the order was placed: the metrics measure each video from it.
+    pub ordered_at: Millis,
 }
 
 /// What Telegram answered when the video was sent. `message_id` is `None` when the user
@@ -201,7 +203,7 @@ const POSTGRES_CLAIM: &str = "
 const CLAIMED_JOBS: &str = "
     SELECT j.id, j.order_id, j.user_id, j.seq, j.status, j.attempts, j.submit_started_at,
            j.kie_task_id, j.kie_key_id, o.chat_id, o.video_count, o.photo_file_id, o.template_id, o.prompt,
-           o.generation, o.language
+           o.generation, o.language, o.created_at AS ordered_at
     FROM jobs j JOIN orders o ON o.id = j.order_id
     WHERE j.attempt_token = $1
     ORDER BY j.id";
@@ -622,6 +624,7 @@ struct ClaimedJobRow {
     generation: GenerationSpec,
     #[sqlx(try_from = "String")]
     language: Lang,
+    ordered_at: i64,
 }
 
 impl ClaimedJobRow {
@@ -646,6 +649,7 @@ impl ClaimedJobRow {
             prompt: self.prompt,
             generation: self.generation,
             language: self.language,
+            ordered_at: self.ordered_at,
         }
     }
 }

@@ -119,7 +119,7 @@ impl Telegram {
             .uploads
             .get_file(FileId(file_id.to_owned()))
             .await
-            .map_err(|err| self.request_error(err))?;
+            .observed(self, "getFile")?;
         // teloxide reads a missing file_size (optional in the Bot API) as u32::MAX: unknown.
         let declared = Some(u64::from(file.size)).filter(|_| file.size != u32::MAX);
         if let Some(size) = declared.filter(|size| *size > max_bytes) {
@@ -152,7 +152,7 @@ impl Telegram {
             .caption(caption)
             .supports_streaming(true)
             .await
-            .map_err(|err| self.request_error(err))?;
+            .observed(self, "sendVideo")?;
         Ok(sent_video(&message))
     }
 
@@ -172,7 +172,7 @@ impl Telegram {
             )
             .caption(caption)
             .await
-            .map_err(|err| self.request_error(err))?;
+            .observed(self, "sendVideo")?;
         Ok(sent_video(&message))
     }
 
@@ -192,7 +192,7 @@ impl Telegram {
             .caption(caption)
             .supports_streaming(true)
             .await
-            .map_err(|err| self.request_error(err))?;
+            .observed(self, "sendVideo")?;
         Ok(sent_video(&message))
     }
 
@@ -210,7 +210,7 @@ impl Telegram {
             None => request.await,
         };
         sent.map(|message| i64::from(message.id.0))
-            .map_err(|err| self.request_error(err))
+            .observed(self, "sendMessage")
     }
 
     /// One page of the bot's Star transactions, newest first: payments in and refunds out.
@@ -225,7 +225,7 @@ impl Telegram {
             .offset(offset)
             .limit(limit)
             .await
-            .map_err(|err| self.request_error(err))?;
+            .observed(self, "getStarTransactions")?;
         Ok(page
             .transactions
             .iter()
@@ -345,6 +345,34 @@ fn star_transaction(transaction: &teloxide::types::StarTransaction) -> Option<St
         payload: invoice.invoice_payload,
         kind,
     })
+}
+
+/// Maps a request's error for the caller and counts the request for the metrics.
+trait Observed<T> {
+    fn observed(self, telegram: &Telegram, method: &'static str) -> Result<T, TelegramError>;
+}
+
+impl<T> Observed<T> for Result<T, RequestError> {
+    fn observed(self, telegram: &Telegram, method: &'static str) -> Result<T, TelegramError> {
+        let result = self.map_err(|err| telegram.request_error(err));
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(TelegramError::Unreachable) => "unreachable",
+            Err(TelegramError::RetryAfter(_)) => {
+                metrics::counter!("neurocards_rate_limited_total", "service" => "telegram")
+                    .increment(1);
+                "retry_after"
+            }
+            Err(TelegramError::FileRefused(_)) => "file_refused",
+            Err(TelegramError::TooLarge { .. }) => "too_large",
+            Err(TelegramError::NotSent(_)) => "not_sent",
+            Err(TelegramError::Ambiguous(_)) => "ambiguous",
+            Err(TelegramError::Other(_)) => "other",
+        };
+        metrics::counter!("neurocards_telegram_requests_total", "method" => method, "outcome" => outcome)
+            .increment(1);
+        result
+    }
 }
 
 fn sent_video(message: &Message) -> SentVideo {

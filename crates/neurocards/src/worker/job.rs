@@ -537,6 +537,10 @@ impl Worker {
                 self.store.fail_job(&job.lease, class, &failure.detail)
             })
             .await?;
+        let model = job.generation.model.clone();
+        metrics::counter!("neurocards_videos_total", "outcome" => "failed", "model" => model, "class" => class.as_str())
+            .increment(1);
+        metrics::counter!("neurocards_refunds_total", "class" => class.as_str()).increment(1);
         let level_is_error = matches!(class, ErrorClass::Billing | ErrorClass::Unknown);
         if level_is_error {
             tracing::error!(job = %job.lease.job_id, %class, error = %failure.detail, refunded = refund.credits, "job failed");
@@ -621,6 +625,11 @@ impl Worker {
         })
         .await?;
         tracing::info!(job = %job.lease.job_id, message = ?delivery.message_id, "video delivered");
+        let model = job.generation.model.clone();
+        metrics::counter!("neurocards_videos_total", "outcome" => "delivered", "model" => model, "class" => "")
+            .increment(1);
+        let waited = self.now().saturating_sub(job.ordered_at).max(0) as f64 / 1000.0;
+        metrics::histogram!("neurocards_order_to_video_seconds").record(waited);
         Ok(End::Finished)
     }
 

@@ -153,6 +153,7 @@ impl Worker {
         let job_stop = shutdown.child_token();
 
         while !shutdown.is_cancelled() {
+            metrics::gauge!("neurocards_jobs_in_flight").set(jobs.len() as f64);
             let free = self.settings.concurrency.saturating_sub(jobs.len());
             let mut claimed = 0;
             if free > 0 {

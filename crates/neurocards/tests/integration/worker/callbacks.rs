@@ -44,6 +44,7 @@ async fn a_signed_callback_wakes_the_job_and_forgeries_change_nothing(engine: En
         rig.store().clone(),
         worker.wakeups(),
         Some(CallbackAuth::new(SecretString::from(WEBHOOK_KEY))),
+        None,
     );
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let user = rig.user(701, 5, "en").await;

@@ -5,6 +5,7 @@ mod classes;
 mod delivery;
 mod faults;
 mod happy_path;
+mod metrics;
 mod models;
 mod outage;
 pub mod rig;

@@ -1,0 +1,91 @@
+//! Prometheus metrics. Counters and histograms live in the process and cost nothing to
+//! scrape; the database figures (jobs by status, the oldest queued job, live workers) come
+//! from a snapshot taken every few seconds by one task, so a scrape never scans a table.
+//!
+//! The names, all prefixed `neurocards_`:
+//! - `orders_total`, `videos_total{outcome,model,class}`, `refunds_total{class}`,
+//!   `order_to_video_seconds` (histogram, from the order to the video's delivery)
+//! - `kie_requests_total{endpoint,outcome}`, `kie_request_seconds{endpoint}` (histogram),
+//!   `rate_limited_total{service}` (429s from KIE or Telegram)
+//! - `telegram_requests_total{method,outcome}`
+//! - `payments_total`, `stars_total`, `payment_refunds_total`
+//! - `jobs{status}`, `oldest_queued_seconds`, `live_workers`, `jobs_in_flight` (this process)
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Seconds, from a KIE request (tens of milliseconds) to a video (minutes).
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+const VIDEO_BUCKETS: [f64; 12] = [
+    10.0, 30.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
+];
+
+/// Installs the process's recorder once and returns its handle; `None` when another
+/// recorder was installed first (the metrics then go there).
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("neurocards_kie_request_seconds".into()),
+                    &LATENCY_BUCKETS,
+                )
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Full("neurocards_order_to_video_seconds".into()),
+                        &VIDEO_BUCKETS,
+                    )
+                });
+            match builder.map(PrometheusBuilder::install_recorder) {
+                Ok(Ok(handle)) => Some(handle),
+                Ok(Err(err)) | Err(err) => {
+                    tracing::warn!(error = %err, "metrics are not recorded");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// Refreshes the database figures every `every` until `stop`, and keeps the histograms'
+/// memory bounded.
+pub async fn keep_snapshotting(
+    store: Store,
+    handle: PrometheusHandle,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        snapshot(&store).await;
+        handle.run_upkeep();
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Reads the database figures once.
+pub async fn snapshot(store: &Store) {
+    match store.queue_stats().await {
+        Ok(stats) => {
+            for (status, jobs) in &stats.by_status {
+                metrics::gauge!("neurocards_jobs", "status" => status.as_str()).set(*jobs as f64);
+            }
+            let oldest = stats.oldest_queued_age.map_or(0.0, |age| age.as_secs_f64());
+            metrics::gauge!("neurocards_oldest_queued_seconds").set(oldest);
+            let live = stats.workers.iter().filter(|worker| worker.alive).count();
+            metrics::gauge!("neurocards_live_workers").set(live as f64);
+        }
+        Err(err) => tracing::warn!(error = %err, "reading the queue for the metrics failed"),
+    }
+}
