@@ -127,6 +127,10 @@ pub struct Config {
     pub packages_file: Option<PathBuf>,
     /// The operator's terms for `/terms` (a text file); built-in terms when unset.
     pub terms_file: Option<PathBuf>,
+    /// An alert of one kind goes to the admins at most this often.
+    pub alert_every: Duration,
+    /// The admins are told when the oldest queued job has waited longer than this.
+    pub queue_alert_age: Duration,
     /// How often the bot reconciles its payments with Telegram's Star transactions (and
     /// once at start).
     pub reconcile_every: Duration,
@@ -283,6 +287,8 @@ impl Config {
             terms_file: vars.text("TERMS_FILE").map(PathBuf::from),
             support_contact: vars.text("SUPPORT_CONTACT"),
             reconcile_every: vars.duration("RECONCILE_EVERY", Duration::from_secs(3600))?,
+            alert_every: vars.duration("ALERT_EVERY", Duration::from_secs(15 * 60))?,
+            queue_alert_age: vars.duration("QUEUE_ALERT_AGE", Duration::from_secs(10 * 60))?,
             kie_webhook_hmac_key: vars.text("KIE_WEBHOOK_HMAC_KEY").map(SecretString::from),
             kie_user_agent: vars
                 .text("KIE_USER_AGENT")

@@ -1,5 +1,6 @@
 //! neurocards: a Telegram bot that turns a product photo into short marketing videos.
 
+pub mod alerts;
 pub mod app;
 pub mod billing;
 pub mod bot;

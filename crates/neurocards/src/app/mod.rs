@@ -327,5 +327,7 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
         admin_ids: config.admin_ids.clone(),
         // Set from the catalogue by the caller.
         cheapest_price: 1,
+        alert_every: config.alert_every,
+        queue_alert_age: config.queue_alert_age,
     }
 }

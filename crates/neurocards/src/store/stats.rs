@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use super::{ResultExt, Store, StoreError};
-use crate::clock::millis_of;
+use crate::clock::{millis_of, Millis};
 use crate::domain::{JobId, JobStatus, OrderId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +201,14 @@ impl Store {
     }
 
     /// Every breach of the data invariants; empty when the data is sound.
+    /// When the oldest job still waiting for its first claim was placed (an indexed read).
+    pub async fn oldest_queued_at(&self) -> Result<Option<Millis>, StoreError> {
+        sqlx::query_scalar("SELECT MIN(created_at) FROM jobs WHERE status = 'queued'")
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the oldest queued job")
+    }
+
     pub async fn check_invariants(&self) -> Result<Vec<Breach>, StoreError> {
         const CONTEXT: &str = "checking invariants";
         let mut breaches = Vec::new();

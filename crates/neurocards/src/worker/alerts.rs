@@ -1,8 +1,8 @@
-//! Telling the admins (`ADMIN_IDS`) in Telegram about what only an operator can fix. Each
-//! problem is told once: a retired model once across all workers (the store decides who
-//! saw it first), a refused client once per process.
+//! What the worker tells the admins: a retired model (once across all workers: the store
+//! decides who saw it first), a disabled key, a refused client, a worker gone, a stuck queue.
 
 use super::Worker;
+use crate::alerts::AlertKind;
 use crate::store::ClaimedJob;
 use crate::store::StoreError;
 
@@ -21,35 +21,36 @@ impl Worker {
             .await?;
         tracing::error!(job = %job.lease.job_id, model = %spec.model, error = %detail, newly, "KIE says the model is unavailable: it is no longer offered");
         if newly {
-            let text = format!(
-                "neurocards: KIE no longer serves the model {} ({}): {detail}\n\
-                 Its videos are refunded and the bot stops offering it; templates move to their \
-                 fallback model when the catalogue names one. When KIE serves it again: \
-                 neurocards admin models enable {}",
-                spec.model, spec.kie_model, spec.model
-            );
-            self.tell_admins(&text).await;
+            self.alerts
+                .raise(
+                    AlertKind::ModelRetired,
+                    &[
+                        ("model", &spec.model),
+                        ("kie_model", &spec.kie_model),
+                        ("error", &detail),
+                    ],
+                )
+                .await;
         }
         Ok(())
     }
 
-    /// Sends `text` to the admins the first time this process meets `problem`.
-    pub(super) async fn alert_once(&self, problem: &'static str, text: &str) {
-        let first = match self.alerted.lock() {
-            Ok(mut alerted) => alerted.insert(problem),
-            Err(_) => false,
-        };
-        tracing::error!(problem, "an operator must act");
-        if first {
-            self.tell_admins(text).await;
-        }
-    }
-
-    async fn tell_admins(&self, text: &str) {
-        for admin in &self.settings.admin_ids {
-            if let Err(err) = self.telegram.send_text(*admin, text, None).await {
-                tracing::warn!(admin, error = %err, "could not alert an admin");
+    /// The oldest queued job has waited too long: nobody is working on the queue.
+    pub(super) async fn check_queue_age(&self) {
+        match self.store.oldest_queued_at().await {
+            Ok(Some(oldest)) => {
+                let waited = self.now().saturating_sub(oldest).max(0);
+                let limit =
+                    i64::try_from(self.settings.queue_alert_age.as_millis()).unwrap_or(i64::MAX);
+                if waited > limit {
+                    let minutes = waited / 60_000;
+                    self.alerts
+                        .raise(AlertKind::QueueStuck, &[("minutes", &minutes)])
+                        .await;
+                }
             }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "reading the oldest queued job failed"),
         }
     }
 }

@@ -466,7 +466,17 @@ impl Worker {
             KeyVerdict::Disable => {
                 self.keys
                     .disable(&key.id, self.now(), &failure.to_string())
-                    .await
+                    .await;
+                // A refused client is told below, with what to change.
+                if verdict.operator_hint.is_none() {
+                    let reason = failure.to_string();
+                    self.alerts
+                        .raise(
+                            crate::alerts::AlertKind::KeyDisabled,
+                            &[("key", &key.id), ("reason", &reason)],
+                        )
+                        .await;
+                }
             }
             KeyVerdict::CoolDown => {
                 let rest = failure.retry_after.unwrap_or(self.settings.rate_limit_rest);
@@ -482,7 +492,12 @@ impl Worker {
         }
         if let Some(hint) = verdict.operator_hint {
             detail = format!("{detail} ({hint})");
-            self.alert_once(hint, &format!("neurocards: {hint}.\nLast error: {failure}"))
+            let error = failure.to_string();
+            self.alerts
+                .raise(
+                    crate::alerts::AlertKind::ClientRefused,
+                    &[("hint", &hint), ("error", &error)],
+                )
                 .await;
         }
         let failure = Failure {

@@ -65,6 +65,10 @@ pub struct WorkerSettings {
     /// Told in Telegram about what only an operator can fix (a retired model, a refused
     /// client).
     pub admin_ids: Vec<i64>,
+    /// An alert of one kind goes out at most this often (`ALERT_EVERY`).
+    pub alert_every: Duration,
+    /// The admins are told when the oldest queued job waits longer (`QUEUE_ALERT_AGE`).
+    pub queue_alert_age: Duration,
 }
 
 /// Everything a job needs, shared by all jobs of the process.
@@ -79,8 +83,8 @@ pub struct Worker {
     pub(crate) clock: Arc<dyn Clock>,
     /// Fetches finished videos when Telegram refuses to take them by URL.
     pub(crate) downloads: reqwest::Client,
-    /// Operator problems this process has already told the admins about.
-    pub(crate) alerted: std::sync::Mutex<std::collections::HashSet<&'static str>>,
+    /// Tells the admins what only an operator can fix, at most once per `ALERT_EVERY` a kind.
+    pub(crate) alerts: crate::alerts::Alerts,
     pub(crate) photos: photos::OnceCache<Arc<crate::photo::FittedPhoto>>,
     /// An order's photo on KIE's file host, per key.
     pub(crate) uploads: photos::OnceCache<String>,
@@ -104,6 +108,12 @@ impl Worker {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
             .build()?;
+        let alerts = crate::alerts::Alerts::new(
+            telegram.clone(),
+            store.clone(),
+            settings.admin_ids.clone(),
+            settings.alert_every,
+        );
         Ok(Arc::new(Worker {
             clock: store.clock(),
             store,
@@ -116,7 +126,7 @@ impl Worker {
                 .map_or_else(WorkerInfo::for_this_process, WorkerInfo::named),
             wakeups: Wakeups::default(),
             downloads,
-            alerted: std::sync::Mutex::default(),
+            alerts,
             photos: photos::OnceCache::default(),
             uploads: photos::OnceCache::default(),
             running: held::Running::default(),
@@ -214,12 +224,18 @@ impl Worker {
         {
             match self.store.requeue_jobs_of_dead_workers().await {
                 Ok(0) => {}
-                Ok(taken) => tracing::warn!(jobs = taken, "took back the jobs of dead workers"),
+                Ok(taken) => {
+                    tracing::warn!(jobs = taken, "took back the jobs of dead workers");
+                    self.alerts
+                        .raise(crate::alerts::AlertKind::WorkerGone, &[("jobs", &taken)])
+                        .await;
+                }
                 Err(err) => {
                     tracing::error!(error = %err, "taking back jobs of dead workers failed")
                 }
             }
         }
+        self.check_queue_age().await;
         match self.store.live_workers().await {
             Ok(live) => self
                 .keys

@@ -8,7 +8,8 @@ use super::rig::Rig;
 
 crate::both_engines!(
     three_videos_are_made_delivered_and_summarised_once,
-    a_summary_offers_to_top_up_when_no_video_is_affordable
+    a_summary_offers_to_top_up_when_no_video_is_affordable,
+    the_admins_hear_of_a_stuck_queue_once_per_period
 );
 
 async fn three_videos_are_made_delivered_and_summarised_once(engine: Engine) {
@@ -106,4 +107,36 @@ async fn a_summary_offers_to_top_up_when_no_video_is_affordable(engine: Engine) 
         markup.contains("Top up") && markup.contains("m:buy"),
         "{markup}"
     );
+}
+
+async fn the_admins_hear_of_a_stuck_queue_once_per_period(engine: Engine) {
+    let mut config = super::rig::fast_config();
+    config.worker_concurrency = 1;
+    config.queue_alert_age = Duration::from_millis(500);
+    let mut rig = Rig::with(
+        engine,
+        super::rig::one_account(),
+        config,
+        neurocards::store::StoreOptions::default(),
+    )
+    .await;
+    // The admin has talked to the bot in English: alerts come in their language.
+    rig.user(super::rig::ADMIN_ID, 0, "en").await;
+    // One slow video holds the only slot; the next order waits in the queue.
+    let first = rig.user(503, 1, "en").await;
+    let slow = rig.order(first, 1, "a slow teapot #slow=4").await;
+    let second = rig.user(504, 1, "en").await;
+    let waiting = rig.order(second, 1, "a teapot").await;
+    rig.spawn_worker().await;
+    rig.wait_until_summarised(waiting.order_id, Duration::from_secs(30))
+        .await;
+    rig.wait_until_summarised(slow.order_id, Duration::from_secs(30))
+        .await;
+    let stuck: Vec<String> = rig
+        .texts(super::rig::ADMIN_ID)
+        .into_iter()
+        .filter(|text| text.contains("waited"))
+        .collect();
+    // ALERT_EVERY (15 min) allows one, however many heartbeats saw the queue stuck.
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
 }

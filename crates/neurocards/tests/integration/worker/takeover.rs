@@ -19,6 +19,7 @@ async fn a_crashed_workers_job_is_finished_by_another_without_a_second_task(engi
         ..StoreOptions::default()
     };
     let mut rig = Rig::with(engine, one_account(), fast_config(), options).await;
+    rig.user(super::rig::ADMIN_ID, 0, "en").await;
     let user = rig.user(801, 1, "en").await;
     let order = rig.order(user, 1, "a teapot #slow=3").await;
     let first = rig.spawn_worker().await;
@@ -40,6 +41,11 @@ async fn a_crashed_workers_job_is_finished_by_another_without_a_second_task(engi
     );
     assert_eq!(rig.videos(user.0).len(), 1, "the video was sent once");
     assert_eq!(rig.summaries(user.0).len(), 1, "the summary was sent once");
+    let alerts = rig.texts(super::rig::ADMIN_ID);
+    assert!(
+        alerts.iter().any(|text| text.contains("1 of its jobs")),
+        "the admins hear of the lost worker: {alerts:?}"
+    );
     rig.assert_sound().await;
 }
 
