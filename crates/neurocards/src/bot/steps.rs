@@ -270,6 +270,11 @@ pub async fn place(turn: &Turn, order: Order) -> HandlerResult {
         turn.go(State::Idle).await?;
         return turn.say(&turn.text("choice.none", &[])).await;
     };
+    if ctx.store.generation_paused().await? {
+        // Every KIE key is out of rotation: charging now would only refund later. The step
+        // stays, so the same button works once a key is back.
+        return turn.say(&turn.text("order.paused", &[])).await;
+    }
     let aspect = aspect_of(ctx, order.draft.template.as_deref());
     let unit_price = option.price;
     let lang = turn.lang;

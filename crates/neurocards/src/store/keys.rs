@@ -127,6 +127,24 @@ impl Store {
     }
 
     /// An admin puts a key back into rotation. Returns false for an unknown key.
+    /// True when KIE keys are registered and every one is out of rotation (out of credits,
+    /// refused): no video can be made until an operator acts, so orders are refused up
+    /// front instead of charged and refunded.
+    pub async fn generation_paused(&self) -> Result<bool, StoreError> {
+        const CONTEXT: &str = "reading key health";
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS keys,
+                    COUNT(CASE WHEN state = 'disabled' THEN 1 END) AS disabled
+             FROM kie_keys",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context(CONTEXT)?;
+        let keys: i64 = row.try_get("keys").context(CONTEXT)?;
+        let disabled: i64 = row.try_get("disabled").context(CONTEXT)?;
+        Ok(keys > 0 && disabled == keys)
+    }
+
     pub async fn enable_key(&self, key_id: &str) -> Result<bool, StoreError> {
         let updated = sqlx::query(
             "UPDATE kie_keys SET state = 'healthy', reason = NULL, until_at = NULL, updated_at = $2

@@ -6,6 +6,7 @@ use super::rig::{buttons, has_button, text_of, BotRig, ADMIN};
 crate::both_engines!(
     orders_of_one_three_and_five_videos_are_made_and_debited,
     a_count_the_balance_cannot_pay_is_refused_and_charges_nothing,
+    orders_are_refused_up_front_while_every_kie_key_is_out_of_rotation,
     an_own_prompt_is_cleaned_and_ordered,
     make_more_goes_back_to_the_templates_with_the_same_photo,
     cancel_works_at_every_step,
@@ -318,6 +319,33 @@ async fn start_registers_the_user_and_shows_the_menu_in_their_language(engine: E
             .unwrap()
             .language,
         "ru"
+    );
+    rig.assert_sound().await;
+}
+
+async fn orders_are_refused_up_front_while_every_kie_key_is_out_of_rotation(engine: Engine) {
+    let rig = BotRig::start(engine).await;
+    let user = rig.user(202, "en", 3).await;
+    let mut key = neurocards::store::KeyHealth::healthy("KIE_API_KEY", "main");
+    key.state = neurocards::store::KeyState::Disabled;
+    key.reason = Some("402 credits insufficient".into());
+    rig.store().save_key_health(&key).await.unwrap();
+    let counts = rig.up_to_count(&user).await;
+
+    let refused = rig.press(&user, &counts, 0, 1).await;
+    assert!(
+        text_of(&refused[0]).starts_with("Sorry, making videos is paused"),
+        "{refused:?}"
+    );
+    assert_eq!(rig.balance(&user).await, 3, "nothing charged");
+    assert_eq!(rig.orders(&user).await, 0);
+
+    // The operator topped up the account and put the key back: the same button works.
+    assert!(rig.store().enable_key("KIE_API_KEY").await.unwrap());
+    let accepted = rig.press(&user, &counts, 0, 1).await;
+    assert!(
+        text_of(&accepted[0]).starts_with("Order accepted: 1 video."),
+        "{accepted:?}"
     );
     rig.assert_sound().await;
 }
