@@ -12,7 +12,10 @@
 //! The answer time of an action is from the moment the update is queued at the emulator to
 //! the moment the bot's answer (a new message or an edit in that chat) reaches it.
 
-use std::collections::HashMap;
+mod common;
+
+use common::{env_number, machine};
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -240,7 +243,7 @@ fn bench_config(
     kie: &KieEmulator,
     users: i64,
 ) -> anyhow::Result<Config> {
-    let vars: HashMap<String, String> = [
+    Ok(Config::from_pairs([
         ("DATABASE_URL", database.to_owned()),
         ("BOT_TOKEN", telegram.token()),
         ("TELEGRAM_API_URL", telegram.base_url()),
@@ -257,33 +260,5 @@ fn bench_config(
         ("HEARTBEAT_EVERY", "1s".to_owned()),
         ("QUEUE_CHECK_EVERY", "100ms".to_owned()),
         ("TELEGRAM_LONG_POLL", "1s".to_owned()),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_owned(), value))
-    .collect();
-    Ok(Config::from_vars(&vars)?)
-}
-
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("MemTotal:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<u64>().ok())
-        })
-        .map_or_else(
-            || "unknown memory".to_owned(),
-            |kib| format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0),
-        );
-    format!("{cores} cores, {memory}")
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
+    ])?)
 }

@@ -5,7 +5,10 @@
 //! task spends in each of KIE's three stages, default 2000). Everything runs in this process
 //! on 127.0.0.1: the resident memory printed includes both emulators.
 
-use std::collections::HashMap;
+mod common;
+
+use common::env_number;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     let total = users * 5;
 
     // The worker as `neurocards worker` assembles it, from the variables an operator sets.
-    let mut vars: HashMap<String, String> = [
+    let mut vars: Vec<(String, String)> = [
         ("DATABASE_URL", url.expose().to_owned()),
         ("BOT_TOKEN", telegram.token()),
         ("TELEGRAM_API_URL", telegram.base_url()),
@@ -95,10 +98,10 @@ async fn main() -> anyhow::Result<()> {
     .map(|(name, value)| (name.to_owned(), value))
     .collect();
     for n in 0..KEYS {
-        vars.insert(format!("KIE_API_KEY_{}", n + 1), format!("key-{n}"));
-        vars.insert(format!("KIE_ACCOUNT_OF_KEY_{}", n + 1), "main".to_owned());
+        vars.push((format!("KIE_API_KEY_{}", n + 1), format!("key-{n}")));
+        vars.push((format!("KIE_ACCOUNT_OF_KEY_{}", n + 1), "main".to_owned()));
     }
-    let config = Config::from_vars(&vars)?;
+    let config = Config::from_pairs(vars)?;
     let overrides = Overrides {
         store: Some(store.clone()),
         ..Overrides::default()
@@ -164,11 +167,4 @@ fn resident_kib() -> u64 {
                 .and_then(|kib| kib.parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
 }

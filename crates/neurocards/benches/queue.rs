@@ -4,6 +4,10 @@
 //! `cargo bench --bench queue` (PostgreSQL from NEUROCARDS_TEST_POSTGRES_URL, default the
 //! local server; `BENCH_JOBS` and `BENCH_CLAIMERS` change the load).
 
+mod common;
+
+use common::env_number;
+
 use std::time::{Duration, Instant};
 
 use neurocards::catalogue::Catalogue;
@@ -159,11 +163,4 @@ async fn scratch_database(engine: Engine) -> anyhow::Result<(String, Cleanup)> {
             Ok((url.to_string(), cleanup))
         }
     }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
 }

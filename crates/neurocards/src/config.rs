@@ -360,6 +360,20 @@ impl Config {
         })
     }
 
+    /// A configuration from `NAME = value` pairs, read as the environment would be: how the
+    /// demo, the benches and the test rigs describe theirs.
+    pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Result<Config, ConfigError>
+    where
+        N: Into<String>,
+        V: Into<String>,
+    {
+        let vars: HashMap<String, String> = pairs
+            .into_iter()
+            .map(|(name, value)| (name.into(), value.into()))
+            .collect();
+        Config::from_vars(&vars)
+    }
+
     /// Every setting at its default: what a process with no variables set runs with.
     pub fn defaults() -> Config {
         match Config::from_vars(&HashMap::new()) {

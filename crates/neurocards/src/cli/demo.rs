@@ -2,7 +2,6 @@
 //! APIs are emulated on 127.0.0.1, the database is SQLite in a temporary directory, the bot
 //! and the worker are the production code, and a scripted user goes through the flow.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -219,7 +218,7 @@ fn demo_config(
     telegram: &TelegramEmulator,
     kie: &KieEmulator,
 ) -> anyhow::Result<Config> {
-    let vars: HashMap<String, String> = [
+    Ok(Config::from_pairs([
         ("DATABASE_URL", database.to_owned()),
         ("BOT_TOKEN", telegram.token()),
         ("TELEGRAM_API_URL", telegram.base_url()),
@@ -232,11 +231,7 @@ fn demo_config(
         ("HEARTBEAT_EVERY", "500ms".to_owned()),
         ("QUEUE_CHECK_EVERY", "100ms".to_owned()),
         ("TELEGRAM_LONG_POLL", "1s".to_owned()),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_owned(), value))
-    .collect();
-    Ok(Config::from_vars(&vars)?)
+    ])?)
 }
 
 /// Prints the chat as a person reads it.

@@ -33,18 +33,7 @@ pub async fn money_figures(store: &Store) -> Result<String, crate::store::StoreE
 
 pub async fn list(store: &Store) -> anyhow::Result<ExitCode> {
     let now = store.now_millis();
-    let today = store
-        .payment_totals_since(now - now.rem_euclid(DAY))
-        .await
-        .context("summing today's payments")?;
-    let week = store
-        .payment_totals_since(now - 7 * DAY)
-        .await
-        .context("summing the week's payments")?;
-    let spent = store
-        .credits_spent_since(now - 7 * DAY)
-        .await
-        .context("summing the credits spent")?;
+    let money = money_figures(store).await.context("summing payments")?;
     let days = store
         .payments_by_day(now - 14 * DAY)
         .await
@@ -53,7 +42,7 @@ pub async fn list(store: &Store) -> anyhow::Result<ExitCode> {
         .recent_payments(20)
         .await
         .context("reading the payments")?;
-    print!("{}", format_payments(&today, &week, spent, &days, &recent));
+    print!("{}", format_payments(money, &days, &recent));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -72,14 +61,8 @@ pub fn format_totals(today: &PaymentTotals, week: &PaymentTotals, spent_week: i6
     )
 }
 
-fn format_payments(
-    today: &PaymentTotals,
-    week: &PaymentTotals,
-    spent_week: i64,
-    days: &[(i64, i64, i64, i64)],
-    recent: &[Payment],
-) -> String {
-    let mut out = format_totals(today, week, spent_week);
+fn format_payments(money: String, days: &[(i64, i64, i64, i64)], recent: &[Payment]) -> String {
+    let mut out = money;
     let _ = writeln!(out, "Stars earned per day (UTC, refunds deducted):");
     if days.is_empty() {
         let _ = writeln!(out, "  none in the last 14 days");

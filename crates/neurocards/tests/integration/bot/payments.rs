@@ -17,6 +17,7 @@ crate::both_engines!(
     a_payment_whose_update_was_lost_is_credited_by_reconcile_exactly_once,
     a_refund_is_refused_when_credits_were_spent_unless_forced_and_never_twice,
     an_admin_refunds_from_the_bot,
+    a_refund_whose_answer_never_came_is_recorded_once_when_asked_again,
 );
 
 /// `/buy`, then the package button at `index`; returns the invoice.
@@ -310,5 +311,46 @@ async fn an_admin_refunds_from_the_bot(engine: Engine) {
     // For everyone else the command does not exist.
     let hint = text_of(&rig.say(&buyer, "/refund by-admin", 1).await[0]);
     assert!(hint.contains("do not know this command"), "{hint}");
+    rig.assert_sound().await;
+}
+
+async fn a_refund_whose_answer_never_came_is_recorded_once_when_asked_again(engine: Engine) {
+    let rig = BotRig::start(engine).await;
+    let user = rig.user(513, "en", 0).await;
+    let (payload, stars) = invoice(&rig, &user, 0).await;
+    pay(&rig, &user, &payload, stars, "late").await;
+    // Telegram refunds the Stars, but its answer comes after the client gave up (or the
+    // process was killed right after the request went out).
+    rig.telegram.inject(emulators::telegram::Fault::LateAnswer {
+        method: "refundStarPayment".into(),
+        delay: Duration::from_secs(3),
+    });
+    let billing = rig.billing_with_timeout(Duration::from_millis(500));
+    let lost = billing.refund("late", false).await.expect_err("no answer");
+    assert!(lost.to_string().contains("Telegram"), "{lost}");
+    assert_eq!(
+        rig.balance(&user).await,
+        5,
+        "nothing taken without an answer"
+    );
+    assert_eq!(
+        rig.telegram.star_refunds().len(),
+        1,
+        "but the Stars went back"
+    );
+
+    // Asked again, Telegram says it was already refunded: the credits are taken back once.
+    let done = billing.refund("late", false).await.expect("recorded now");
+    assert_eq!((done.recorded.taken_back, done.recorded.balance), (5, 0));
+    assert_eq!(
+        rig.telegram.star_refunds().len(),
+        1,
+        "refunded once at Telegram"
+    );
+    let again = billing
+        .refund("late", false)
+        .await
+        .expect_err("done already");
+    assert!(again.to_string().contains("already refunded"), "{again}");
     rig.assert_sound().await;
 }

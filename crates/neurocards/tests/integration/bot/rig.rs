@@ -120,6 +120,13 @@ impl BotRig {
         neurocards::app::billing(&self.config, self.db.store.clone()).expect("billing")
     }
 
+    /// The same, with requests to Telegram that give up after `timeout`.
+    pub fn billing_with_timeout(&self, timeout: Duration) -> neurocards::billing::Billing {
+        let mut config = self.config.clone();
+        config.telegram.request = timeout;
+        neurocards::app::billing(&config, self.db.store.clone()).expect("billing")
+    }
+
     async fn app(&self, config: &Config, role: Role) -> App {
         let overrides = Overrides {
             store: Some(self.db.store.clone()),

@@ -35,7 +35,7 @@ pub struct Rig {
 /// in seconds. The rig points it at its emulators and database.
 pub fn fast_config() -> Config {
     let admin = ADMIN_ID.to_string();
-    let vars: std::collections::HashMap<String, String> = [
+    Config::from_pairs([
         ("WORKER_CONCURRENCY", "100"),
         ("POLL_FIRST_INTERVAL", "60ms"),
         ("POLL_MAX_INTERVAL", "200ms"),
@@ -57,11 +57,8 @@ pub fn fast_config() -> Config {
         ("MAX_PHOTO_MB", "10"),
         ("TELEGRAM_LONG_POLL", "500ms"),
         ("ADMIN_IDS", admin.as_str()),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_owned(), value.to_owned()))
-    .collect();
-    Config::from_vars(&vars).expect("the test configuration parses")
+    ])
+    .expect("the test configuration parses")
 }
 
 /// Points `config` at the emulators: their URLs, the bot token and the keys of the KIE
