@@ -118,13 +118,41 @@ impl Store {
     /// workers. The jobs keep their phase, KIE task id and key id. Returns how many jobs
     /// were taken back. Safe to run from every worker at once.
     pub async fn requeue_jobs_of_dead_workers(&self) -> Result<u64, StoreError> {
+        self.take_back_from_dead_workers(None).await
+    }
+
+    /// The same sweep run by the worker `judge`, which only judges while its own heartbeat
+    /// is fresh by the database's clock (younger than half of `worker_dead_after`) and never
+    /// takes back its own jobs: a worker whose heartbeat was stuck behind a database outage
+    /// would otherwise find itself the oldest and take its own jobs back from under itself.
+    pub async fn requeue_jobs_of_dead_workers_judged_by(
+        &self,
+        judge: &str,
+    ) -> Result<u64, StoreError> {
+        self.take_back_from_dead_workers(Some(judge)).await
+    }
+
+    async fn take_back_from_dead_workers(&self, judge: Option<&str>) -> Result<u64, StoreError> {
         const CONTEXT: &str = "taking back the jobs of dead workers";
         let now = self.now();
-        let cutoff = self
-            .liveness_now()
-            .await?
-            .saturating_sub(millis_of(self.options.worker_dead_after));
+        let liveness_now = self.liveness_now().await?;
+        let dead_after = millis_of(self.options.worker_dead_after);
+        let cutoff = liveness_now.saturating_sub(dead_after);
         let mut tx = self.begin_write(CONTEXT).await?;
+        if let Some(judge) = judge {
+            let fresh_since = liveness_now.saturating_sub(dead_after / 2);
+            let judge_is_fresh: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM workers WHERE id = $1 AND heartbeat_at >= $2",
+            )
+            .bind(judge)
+            .bind(fresh_since)
+            .fetch_one(&mut *tx)
+            .await
+            .context(CONTEXT)?;
+            if judge_is_fresh == 0 {
+                return Ok(0);
+            }
+        }
         let jobs = sqlx::query(
             "UPDATE jobs SET locked_by = NULL, attempt_token = NULL, claimed_at = NULL, updated_at = $1
              WHERE locked_by IS NOT NULL
@@ -156,8 +184,6 @@ impl Store {
         Ok(jobs)
     }
 
-    /// A clean stop: hands every job the worker holds back to the queue at once (instead
-    /// of after `worker_dead_after`) and removes the worker. Returns how many jobs it held.
     /// The leases the database says `worker` holds.
     pub async fn held_jobs(&self, worker: &str) -> Result<Vec<Lease>, StoreError> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
@@ -176,6 +202,8 @@ impl Store {
             .collect())
     }
 
+    /// A clean stop: hands every job the worker holds back to the queue at once (instead
+    /// of after `worker_dead_after`) and removes the worker. Returns how many jobs it held.
     pub async fn deregister_worker(&self, worker: &str) -> Result<u64, StoreError> {
         const CONTEXT: &str = "deregistering a worker";
         let now = self.now();

@@ -14,35 +14,66 @@ use super::Worker;
 use crate::clock::{millis_of, Millis};
 use crate::store::StoreError;
 
-#[derive(Default)]
 pub(crate) struct Liveness {
-    /// Since when every heartbeat went through; `None` right after a failed one.
-    beating_since: Mutex<Option<Millis>>,
+    beats: Mutex<Beats>,
+    /// The longest gap between two beats that still counts as "without a break": a
+    /// heartbeat stuck in a call for the length of an outage fails no call, yet its worker
+    /// heard nothing from the database all that time.
+    max_gap: Millis,
     /// The others took our jobs while we were silent: the job loop must drop them all.
     presumed_dead: AtomicBool,
 }
 
+#[derive(Default, Clone, Copy)]
+struct Beats {
+    /// Since when every heartbeat went through; `None` right after a failed one.
+    since: Option<Millis>,
+    last: Option<Millis>,
+}
+
 impl Liveness {
+    /// `dead_after` is the silence after which the workers judge each other dead.
+    pub(crate) fn new(dead_after: Duration) -> Liveness {
+        Liveness {
+            beats: Mutex::new(Beats::default()),
+            max_gap: millis_of(dead_after) / 2,
+            presumed_dead: AtomicBool::new(false),
+        }
+    }
+
     pub(crate) fn beat(&self, now: Millis) {
-        if let Ok(mut since) = self.beating_since.lock() {
-            since.get_or_insert(now);
+        if let Ok(mut beats) = self.beats.lock() {
+            let unbroken = beats
+                .last
+                .is_some_and(|last| now.saturating_sub(last) <= self.max_gap);
+            if !unbroken {
+                beats.since = None;
+            }
+            beats.since.get_or_insert(now);
+            beats.last = Some(now);
         }
     }
 
     pub(crate) fn missed(&self) {
-        if let Ok(mut since) = self.beating_since.lock() {
-            *since = None;
+        if let Ok(mut beats) = self.beats.lock() {
+            beats.since = None;
         }
     }
 
-    /// True once this worker has beaten without a break for `dead_after`: only then can it
-    /// tell a silent peer from a database that was away for everyone.
+    /// True once this worker has beaten without a break for `dead_after` and its last beat
+    /// is recent: only then can it tell a silent peer from a database that was away for
+    /// everyone.
     pub(crate) fn may_judge_others(&self, now: Millis, dead_after: Duration) -> bool {
-        self.beating_since
-            .lock()
-            .ok()
-            .and_then(|since| *since)
-            .is_some_and(|since| now.saturating_sub(since) >= millis_of(dead_after))
+        let Ok(beats) = self.beats.lock().map(|beats| *beats) else {
+            return false;
+        };
+        let recent = beats
+            .last
+            .is_some_and(|last| now.saturating_sub(last) <= self.max_gap);
+        recent
+            && beats
+                .since
+                .is_some_and(|since| now.saturating_sub(since) >= millis_of(dead_after))
     }
 
     pub(crate) fn take_presumed_dead(&self) -> bool {
@@ -83,18 +114,43 @@ mod tests {
 
     #[test]
     fn a_worker_judges_others_only_after_a_whole_window_of_its_own_beats() {
-        let liveness = Liveness::default();
+        let liveness = Liveness::new(WINDOW);
         assert!(!liveness.may_judge_others(0, WINDOW), "never beaten yet");
         liveness.beat(1_000);
         liveness.beat(11_000);
         assert!(!liveness.may_judge_others(20_000, WINDOW));
+        liveness.beat(21_000);
         assert!(liveness.may_judge_others(31_000, WINDOW));
         // The database went away: everyone was silent, nobody is judged until this worker
         // has beaten for a whole window again.
         liveness.missed();
         assert!(!liveness.may_judge_others(40_000, WINDOW));
         liveness.beat(45_000);
+        liveness.beat(55_000);
+        liveness.beat(65_000);
         assert!(!liveness.may_judge_others(70_000, WINDOW));
         assert!(liveness.may_judge_others(75_000, WINDOW));
+    }
+
+    #[test]
+    fn a_heartbeat_stuck_through_an_outage_counts_as_a_break() {
+        let liveness = Liveness::new(WINDOW);
+        for at in (0..=40_000).step_by(5_000) {
+            liveness.beat(at);
+        }
+        assert!(liveness.may_judge_others(40_000, WINDOW));
+        // The next call hangs for the whole outage: no failure is recorded, yet the worker
+        // has heard nothing for longer than half a window.
+        assert!(
+            !liveness.may_judge_others(60_000, WINDOW),
+            "last beat too old"
+        );
+        // It comes back with a success: the window starts again from there.
+        liveness.beat(75_000);
+        assert!(!liveness.may_judge_others(76_000, WINDOW));
+        for at in (80_000..=105_000).step_by(5_000) {
+            liveness.beat(at);
+        }
+        assert!(liveness.may_judge_others(105_000, WINDOW));
     }
 }

@@ -114,6 +114,7 @@ impl Worker {
             settings.admin_ids.clone(),
             settings.alert_every,
         );
+        let dead_after = store.options().worker_dead_after;
         Ok(Arc::new(Worker {
             clock: store.clock(),
             store,
@@ -130,7 +131,7 @@ impl Worker {
             photos: photos::OnceCache::default(),
             uploads: photos::OnceCache::default(),
             running: held::Running::default(),
-            liveness: liveness::Liveness::default(),
+            liveness: liveness::Liveness::new(dead_after),
             transfers: tokio::sync::Semaphore::new(settings.max_transfers.max(1)),
             settings,
         }))
@@ -222,7 +223,11 @@ impl Worker {
             .liveness
             .may_judge_others(self.now(), self.store.options().worker_dead_after)
         {
-            match self.store.requeue_jobs_of_dead_workers().await {
+            match self
+                .store
+                .requeue_jobs_of_dead_workers_judged_by(&self.info.id)
+                .await
+            {
                 Ok(0) => {}
                 Ok(taken) => {
                     tracing::warn!(jobs = taken, "took back the jobs of dead workers");

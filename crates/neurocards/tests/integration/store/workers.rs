@@ -12,6 +12,7 @@ crate::both_engines!(
     a_clean_stop_hands_the_jobs_back_at_once,
     the_queue_report_counts_jobs_workers_and_the_oldest_wait,
     hosts_whose_clocks_disagree_do_not_declare_each_other_dead,
+    a_worker_judges_the_others_only_while_its_own_heartbeat_is_fresh,
 );
 
 async fn a_dead_workers_job_goes_to_a_live_one_with_its_task_id(engine: Engine) {
@@ -77,6 +78,48 @@ async fn a_dead_workers_job_goes_to_a_live_one_with_its_task_id(engine: Engine) 
         .unwrap();
     assert_eq!(db.store.balance(user).await.unwrap(), 0);
     assert_invariants_hold(&db.store).await;
+}
+
+async fn a_worker_judges_the_others_only_while_its_own_heartbeat_is_fresh(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let dead_after = db.store.options().worker_dead_after;
+    let user = user_with(&db.store, 1, 2).await;
+    place(&db.store, user, 2).await;
+    let stuck = worker(&db.store, "stuck").await;
+    let other = worker(&db.store, "other").await;
+    let stuck_job = db.store.claim_jobs(&stuck, 1).await.unwrap().remove(0);
+    let other_job = db.store.claim_jobs(&other, 1).await.unwrap().remove(0);
+
+    // The database was away for everyone; "stuck" runs its sweep before its own heartbeat
+    // got through again: it is itself the stalest, and must take nothing, not even its own.
+    db.clock.advance(dead_after + Duration::from_secs(5));
+    assert_eq!(
+        db.store
+            .requeue_jobs_of_dead_workers_judged_by(&stuck)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        db.store.held_jobs(&stuck).await.unwrap(),
+        [stuck_job.lease.clone()]
+    );
+
+    // "other" beats again first: "stuck" is silent beyond the window, its job goes back,
+    // the judge's own job stays.
+    db.store.heartbeat(&other).await.unwrap();
+    assert_eq!(
+        db.store
+            .requeue_jobs_of_dead_workers_judged_by(&other)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(db.store.held_jobs(&stuck).await.unwrap().is_empty());
+    assert_eq!(
+        db.store.held_jobs(&other).await.unwrap(),
+        [other_job.lease.clone()]
+    );
 }
 
 async fn a_worker_that_keeps_its_heartbeat_keeps_its_jobs(engine: Engine) {
