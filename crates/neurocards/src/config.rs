@@ -121,7 +121,8 @@ pub struct Config {
     pub poll_max_interval: Duration,
     pub http_addr: SocketAddr,
     pub public_url: Option<Url>,
-    pub webhook_url: Option<Url>,
+    /// Telegram posts updates here (`WEBHOOK_URL`); long polling when unset.
+    pub webhook: Option<Webhook>,
     pub templates_file: Option<PathBuf>,
     pub models_file: Option<PathBuf>,
     pub packages_file: Option<PathBuf>,
@@ -157,6 +158,16 @@ pub struct Config {
     pub delivery_patience: Duration,
     pub telegram: TelegramTimeouts,
     pub kie: KieLimits,
+}
+
+/// Webhook mode: Telegram posts each update to `url`, with `secret` in the
+/// `X-Telegram-Bot-Api-Secret-Token` header.
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    pub url: Url,
+    pub secret: SecretString,
+    /// How many connections Telegram opens to the webhook at once (1..=100).
+    pub max_connections: u8,
 }
 
 /// How long requests to Telegram may take.
@@ -195,6 +206,45 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Config::defaults().store
     }
+}
+
+/// `WEBHOOK_URL` with its `WEBHOOK_SECRET`, which is required: without it anyone who
+/// learns the URL could post a made-up update, a payment included.
+fn webhook(vars: &Reader<'_>) -> Result<Option<Webhook>, ConfigError> {
+    let Some(url) = vars.optional_url("WEBHOOK_URL")? else {
+        return Ok(None);
+    };
+    let secret = vars.text("WEBHOOK_SECRET").ok_or(ConfigError::Missing {
+        name: "WEBHOOK_SECRET",
+        expected: "1 to 256 letters, digits, _ or - (required with WEBHOOK_URL)",
+    })?;
+    if !valid_webhook_secret(&secret) {
+        return Err(ConfigError::Invalid {
+            name: "WEBHOOK_SECRET".into(),
+            expected: "1 to 256 letters, digits, _ or -",
+            // The value itself is a secret: only its shape is told.
+            problem: format!("{} characters, some outside that set", secret.len()),
+        });
+    }
+    let max_connections = vars.parse(
+        "WEBHOOK_MAX_CONNECTIONS",
+        40,
+        "a whole number from 1 to 100",
+        |s| s.parse::<u8>().ok().filter(|n| (1..=100).contains(n)),
+    )?;
+    Ok(Some(Webhook {
+        url,
+        secret: SecretString::from(secret),
+        max_connections,
+    }))
+}
+
+/// What Telegram accepts as a webhook's secret token.
+pub fn valid_webhook_secret(secret: &str) -> bool {
+    (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Where variables come from: the process environment in production, a map in tests.
@@ -280,7 +330,7 @@ impl Config {
                 |s| s.parse().ok(),
             )?,
             public_url: vars.optional_url("PUBLIC_URL")?,
-            webhook_url: vars.optional_url("WEBHOOK_URL")?,
+            webhook: webhook(&vars)?,
             templates_file: vars.text("TEMPLATES_FILE").map(PathBuf::from),
             models_file: vars.text("MODELS_FILE").map(PathBuf::from),
             packages_file: vars.text("PACKAGES_FILE").map(PathBuf::from),
@@ -535,6 +585,24 @@ mod tests {
 
         let err = Config::from_vars(&vars(&[("DATABASE_URL", "mysql://x/y")])).unwrap_err();
         assert!(err.to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn a_webhook_needs_a_secret_of_telegrams_alphabet_which_no_error_repeats() {
+        let url = ("WEBHOOK_URL", "https://bot.example.com/telegram/hook");
+        assert!(Config::from_vars(&vars(&[])).unwrap().webhook.is_none());
+        let err = Config::from_vars(&vars(&[url])).unwrap_err();
+        assert!(err.to_string().contains("WEBHOOK_SECRET"), "{err}");
+        let err =
+            Config::from_vars(&vars(&[url, ("WEBHOOK_SECRET", "s3cret with spaces")])).unwrap_err();
+        assert!(err.to_string().contains("WEBHOOK_SECRET"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let config = Config::from_vars(&vars(&[url, ("WEBHOOK_SECRET", "Abc_123-x")])).unwrap();
+        let webhook = config.webhook.expect("webhook mode");
+        assert_eq!(webhook.url.path(), "/telegram/hook");
+        assert_eq!(webhook.secret.expose_secret(), "Abc_123-x");
+        assert_eq!(webhook.max_connections, 40);
+        assert!(!valid_webhook_secret(&"a".repeat(257)));
     }
 
     #[test]

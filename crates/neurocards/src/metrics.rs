@@ -9,6 +9,8 @@
 //!   `rate_limited_total{service}` (429s from KIE or Telegram)
 //! - `telegram_requests_total{method,outcome}`
 //! - `payments_total`, `stars_total`, `payment_refunds_total`
+//! - `updates_total` (Telegram updates handled), `inbox_backlog` (webhook mode: updates
+//!   stored and not processed yet)
 //! - `jobs{status}`, `oldest_queued_seconds`, `live_workers`, `jobs_in_flight` (this process)
 
 use std::sync::OnceLock;
@@ -87,5 +89,9 @@ pub async fn snapshot(store: &Store) {
             metrics::gauge!("neurocards_live_workers").set(live as f64);
         }
         Err(err) => tracing::warn!(error = %err, "reading the queue for the metrics failed"),
+    }
+    match store.inbox_backlog().await {
+        Ok(backlog) => metrics::gauge!("neurocards_inbox_backlog").set(backlog as f64),
+        Err(err) => tracing::warn!(error = %err, "reading the update inbox for the metrics failed"),
     }
 }

@@ -11,6 +11,7 @@ use super::sending;
 use super::stars;
 use super::state::TgState;
 use super::types;
+use super::webhook;
 use super::{PreCheckoutAnswer, TelegramConfig};
 
 /// Methods that deliver something to a chat: blocking applies to all of them.
@@ -161,21 +162,20 @@ fn call_other(st: &mut TgState, method: &str, p: &Params) -> Result<Value, TgErr
             Ok(types::file(&file.meta, &file.path))
         }
         "setWebhook" => {
-            st.webhook_url = p.str("url").filter(|u| !u.is_empty());
-            Ok(json!(true))
-        }
-        "deleteWebhook" => {
-            st.webhook_url = None;
+            st.webhook = webhook::registration(p)?;
             if p.bool("drop_pending_updates") == Some(true) {
                 st.clear_updates();
             }
             Ok(json!(true))
         }
-        "getWebhookInfo" => Ok(json!({
-            "url": st.webhook_url.clone().unwrap_or_default(),
-            "has_custom_certificate": false,
-            "pending_update_count": st.pending_updates(),
-        })),
+        "deleteWebhook" => {
+            st.webhook = None;
+            if p.bool("drop_pending_updates") == Some(true) {
+                st.clear_updates();
+            }
+            Ok(json!(true))
+        }
+        "getWebhookInfo" => Ok(webhook::info(st)),
         "setMyCommands" => {
             st.commands = p.json("commands").unwrap_or_else(|| json!([]));
             Ok(json!(true))

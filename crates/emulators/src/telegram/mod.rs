@@ -21,6 +21,10 @@
 //! - [`Fault::LateAnswer`]: the next call of a method takes effect at once but is answered only
 //!   after a delay, as when the answer comes after the client's timeout.
 //!
+//! Webhooks: once setWebhook names a (loopback) URL, queued updates are posted to it one at
+//! a time with the secret token header, and leave the queue only on a 2xx answer
+//! (`webhook_delivered` lists them); getUpdates then answers 409, as Telegram does.
+//!
 //! And on the connection: `refuse_connections_for` refuses connects (and cuts open connections)
 //! for a while, then serves again on the same port with the state intact.
 
@@ -33,6 +37,7 @@ mod sending;
 mod stars;
 mod state;
 mod types;
+mod webhook;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -220,6 +225,13 @@ impl TelegramEmulator {
     ) -> std::io::Result<TelegramEmulator> {
         let listener = server::bind(addr).await?;
         let shared = Arc::new(Shared::new(config));
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .user_agent("telegram-emulator")
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(std::io::Error::other)?;
+        webhook::spawn(Arc::clone(&shared), http);
         let router = routes::router(Arc::clone(&shared));
         let server = server::spawn(listener, router, shared.cancel.clone())?;
         Ok(TelegramEmulator { shared, server })
@@ -269,6 +281,17 @@ impl TelegramEmulator {
         let id = self.shared.lock().user_message(user, fields);
         self.shared.updates.notify_waiters();
         id
+    }
+
+    /// Updates queued and not yet confirmed (by getUpdates' offset or the webhook's 2xx).
+    pub fn pending_updates(&self) -> usize {
+        self.shared.lock().pending_updates()
+    }
+
+    /// Every update the webhook accepted (answered 2xx), in order; pushing one again with
+    /// [`TelegramEmulator::push_update`] delivers it again under the same `update_id`.
+    pub fn webhook_delivered(&self) -> Vec<Value> {
+        self.shared.lock().webhook_delivered.clone()
     }
 
     /// Queues a raw update; `update_id` is assigned when missing.

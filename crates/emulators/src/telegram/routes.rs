@@ -92,7 +92,7 @@ async fn run(shared: &Shared, method: &str, params: &Params) -> Result<Value, Tg
 
 /// Long polling: answers as soon as an update is queued, or after `timeout` seconds.
 async fn get_updates(shared: &Shared, p: &Params) -> Result<Value, TgError> {
-    if shared.lock().webhook_url.is_some() {
+    if shared.lock().webhook.is_some() {
         return Err(TgError::new(
             409,
             "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",

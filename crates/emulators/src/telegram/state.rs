@@ -65,6 +65,16 @@ pub(crate) struct BotMessage {
     pub json: Value,
 }
 
+/// A webhook registered with setWebhook.
+#[derive(Debug, Clone)]
+pub(crate) struct WebhookReg {
+    pub url: String,
+    pub secret_token: Option<String>,
+    pub max_connections: i64,
+    /// The update kinds posted; all when `None`.
+    pub allowed_updates: Option<Vec<String>>,
+}
+
 #[derive(Debug)]
 pub(crate) struct TgState {
     pub bot_id: i64,
@@ -92,7 +102,11 @@ pub(crate) struct TgState {
     pub stars: StarLedger,
     pub faults: Vec<Fault>,
     pub limiter: SendLimiter,
-    pub webhook_url: Option<String>,
+    pub webhook: Option<WebhookReg>,
+    /// The last failed webhook delivery: unix seconds and what went wrong.
+    pub webhook_last_error: Option<(i64, String)>,
+    /// Every update the webhook accepted, in order.
+    pub webhook_delivered: Vec<Value>,
     pub commands: Value,
 }
 
@@ -118,7 +132,9 @@ impl TgState {
             stars: StarLedger::default(),
             faults: Vec::new(),
             limiter: SendLimiter::default(),
-            webhook_url: None,
+            webhook: None,
+            webhook_last_error: None,
+            webhook_delivered: Vec::new(),
             commands: json!([]),
         }
     }
@@ -178,6 +194,16 @@ impl TgState {
 
     pub(crate) fn pending_updates(&self) -> usize {
         self.updates.len()
+    }
+
+    /// The oldest unconfirmed update, left queued (the webhook's next delivery).
+    pub(crate) fn peek_update(&self) -> Option<(i64, Value)> {
+        self.updates.front().cloned()
+    }
+
+    /// Drops a delivered update from the queue.
+    pub(crate) fn confirm_update(&mut self, id: i64) {
+        self.updates.retain(|(queued, _)| *queued != id);
     }
 
     pub(crate) fn clear_updates(&mut self) {

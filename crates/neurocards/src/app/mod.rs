@@ -16,6 +16,7 @@ use teloxide::prelude::Requester;
 use tokio_util::sync::CancellationToken;
 
 use crate::billing::Billing;
+use crate::bot::inbox::InboxSettings;
 use crate::bot::{BotContext, BotRunner};
 use crate::catalogue::Catalogue;
 use crate::config::Config;
@@ -88,11 +89,24 @@ impl App {
             None => Catalogue::load(config.models_file.as_deref())?,
         };
         let cheapest_price = catalogue.cheapest_price();
+        let mut webhook = None;
         let (bot, reconciling) = match role {
             Role::All | Role::Bot => {
                 let packages = Arc::new(Packages::load(config.packages_file.as_deref())?);
                 let billing = Billing::new(store.clone(), telegram.clone(), packages.clone());
-                let bot = build_bot(config, store.clone(), &telegram, catalogue, packages).await?;
+                let mut bot =
+                    build_bot(config, store.clone(), &telegram, catalogue, packages).await?;
+                if let Some(hook) = &config.webhook {
+                    let arrived = Arc::new(tokio::sync::Notify::new());
+                    bot = bot.from_inbox(InboxSettings::default(), arrived.clone());
+                    webhook = Some(crate::http::telegram_webhook::router(
+                        hook.url.path(),
+                        store.clone(),
+                        &hook.secret,
+                        arrived,
+                    ));
+                    tracing::info!(path = hook.url.path(), "Telegram updates come by webhook");
+                }
                 (Some(bot), Some((billing, config.reconcile_every)))
             }
             Role::Worker => (None, None),
@@ -105,15 +119,21 @@ impl App {
             }
             Role::Bot => None,
         };
-        let http = match (&worker, role) {
-            (Some(worker), Role::All) => {
+        // The worker-only processes serve nothing: several of them share a host.
+        let http = match role {
+            Role::All | Role::Bot => {
                 let auth = config.kie_webhook_hmac_key.clone().map(CallbackAuth::new);
                 let metrics = crate::metrics::install();
-                let router =
-                    crate::http::router(store.clone(), worker.wakeups(), auth, metrics.clone());
+                // Without a worker in the process, a KIE callback has nobody to wake: the
+                // workers' own polling follows the task.
+                let wakeups = worker.as_ref().map(|w| w.wakeups()).unwrap_or_default();
+                let mut router = crate::http::router(store.clone(), wakeups, auth, metrics.clone());
+                if let Some(webhook) = webhook {
+                    router = router.merge(webhook);
+                }
                 Some((config.http_addr, router, metrics))
             }
-            _ => None,
+            Role::Worker => None,
         };
         Ok(App {
             store,
@@ -242,11 +262,6 @@ async fn build_bot(
     packages: Arc<Packages>,
 ) -> anyhow::Result<BotRunner> {
     let token = config.require_bot_token()?;
-    if config.webhook_url.is_some() {
-        tracing::warn!(
-            "WEBHOOK_URL is set, but webhooks are not supported yet: using long polling"
-        );
-    }
     let templates = Templates::load(config.templates_file.as_deref(), &catalogue)?;
     let terms = match &config.terms_file {
         Some(path) => Some(
@@ -277,7 +292,7 @@ async fn build_bot(
         terms,
     };
     tracing::info!(bot = %context.bot_username, "bot ready");
-    Ok(BotRunner::new(bot, context).with_poll_timeout(config.telegram.long_poll))
+    Ok(BotRunner::new(bot, me, context).with_poll_timeout(config.telegram.long_poll))
 }
 
 /// The worker pool: its KIE keys, client and settings.

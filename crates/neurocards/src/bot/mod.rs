@@ -15,6 +15,7 @@
 mod admin;
 mod callbacks;
 mod choice;
+pub mod inbox;
 pub mod input;
 mod keyboards;
 mod messages;
@@ -28,9 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use teloxide::dispatching::dialogue::{self, Dialogue};
-use teloxide::dispatching::{DefaultKey, UpdateHandler};
+use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
-use teloxide::types::User;
+use teloxide::types::{Me, User};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use std::collections::HashSet;
@@ -179,6 +181,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         // Every press is answered, even one with no chat to enter a dialog for.
         .branch(dptree::endpoint(callbacks::on_foreign_callback));
     dptree::entry()
+        .inspect(|_: Update| metrics::counter!("neurocards_updates_total").increment(1))
         .branch(checkout)
         .branch(paid)
         .branch(refunded)
@@ -196,64 +199,101 @@ pub const ALLOWED_UPDATES: [teloxide::types::AllowedUpdate; 4] = [
     teloxide::types::AllowedUpdate::PreCheckoutQuery,
 ];
 
-/// The bot's dispatcher, ready to run against `bot`'s API with long polling.
+/// Where the bot's updates come from.
+enum Source {
+    /// `getUpdates`, with teloxide's dispatcher.
+    Polling { timeout: Duration },
+    /// The durable inbox the webhook fills; `arrived` is woken when it stores an update.
+    Inbox {
+        settings: inbox::InboxSettings,
+        arrived: Arc<Notify>,
+    },
+}
+
+/// The dialog, ready to run against `bot`'s API.
 pub struct BotRunner {
-    dispatcher: Dispatcher<TgBot, HandlerError, DefaultKey>,
     bot: TgBot,
-    poll_timeout: Duration,
+    me: Me,
+    context: Arc<BotContext>,
+    source: Source,
 }
 
 impl BotRunner {
     /// `bot`: the process's client for the dialog ([`crate::telegram::Telegram::dialog_bot`]); its
-    /// messages take their turn in the process's one rate budget.
-    pub fn new(bot: TgBot, context: BotContext) -> BotRunner {
-        let storage = Arc::new(DialogStorage(context.store.clone()));
-        let dispatcher = Dispatcher::builder(bot.clone(), schema())
-            .dependencies(dptree::deps![Arc::new(context), storage])
-            // Group chats, channels and other updates are not for this bot: ignore them quietly.
-            .default_handler(|_| async {})
-            .error_handler(Arc::new(|err: HandlerError| async move {
-                tracing::error!(error = %err, "an update handler failed");
-            }))
-            .build();
+    /// messages take their turn in the process's one rate budget. `me`: who the bot is.
+    pub fn new(bot: TgBot, me: Me, context: BotContext) -> BotRunner {
         BotRunner {
-            dispatcher,
             bot,
-            poll_timeout: Duration::from_secs(25),
+            me,
+            context: Arc::new(context),
+            source: Source::Polling {
+                timeout: Duration::from_secs(25),
+            },
         }
     }
 
     /// Shorter long polls make tests stop faster.
     pub fn with_poll_timeout(mut self, timeout: Duration) -> BotRunner {
-        self.poll_timeout = timeout;
+        if let Source::Polling { timeout: current } = &mut self.source {
+            *current = timeout;
+        }
         self
     }
 
-    /// Long-polls until `shutdown` is cancelled, then finishes the updates in hand.
-    pub async fn run(mut self, shutdown: CancellationToken) {
-        let token = self.dispatcher.shutdown_token();
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            // The dispatcher may not have started yet; try until it stops.
-            loop {
-                match token.shutdown() {
-                    Ok(stopping) => {
-                        stopping.await;
-                        return;
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
-            }
-        });
-        let listener = teloxide::update_listeners::Polling::builder(self.bot.clone())
-            .timeout(self.poll_timeout)
-            .allowed_updates(ALLOWED_UPDATES.to_vec())
-            .delete_webhook()
-            .await
-            .build();
-        let errors = LoggingErrorHandler::with_custom_text("reading updates from Telegram failed");
-        self.dispatcher
-            .dispatch_with_listener(listener, errors)
-            .await;
+    /// Webhook mode: updates are read from the inbox the webhook fills.
+    pub fn from_inbox(mut self, settings: inbox::InboxSettings, arrived: Arc<Notify>) -> BotRunner {
+        self.source = Source::Inbox { settings, arrived };
+        self
     }
+
+    /// Runs until `shutdown` is cancelled, then finishes the updates in hand.
+    pub async fn run(self, shutdown: CancellationToken) {
+        match self.source {
+            Source::Polling { timeout } => {
+                poll(self.bot, self.context, timeout, shutdown).await;
+            }
+            Source::Inbox { settings, arrived } => {
+                inbox::run(self.context, self.bot, self.me, settings, arrived, shutdown).await;
+            }
+        }
+    }
+}
+
+async fn poll(
+    bot: TgBot,
+    context: Arc<BotContext>,
+    timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    let storage = Arc::new(DialogStorage(context.store.clone()));
+    let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
+        .dependencies(dptree::deps![context, storage])
+        // Group chats, channels and other updates are not for this bot: ignore them quietly.
+        .default_handler(|_| async {})
+        .error_handler(Arc::new(|err: HandlerError| async move {
+            tracing::error!(error = %err, "an update handler failed");
+        }))
+        .build();
+    let token = dispatcher.shutdown_token();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        // The dispatcher may not have started yet; try until it stops.
+        loop {
+            match token.shutdown() {
+                Ok(stopping) => {
+                    stopping.await;
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    let listener = teloxide::update_listeners::Polling::builder(bot)
+        .timeout(timeout)
+        .allowed_updates(ALLOWED_UPDATES.to_vec())
+        .delete_webhook()
+        .await
+        .build();
+    let errors = LoggingErrorHandler::with_custom_text("reading updates from Telegram failed");
+    dispatcher.dispatch_with_listener(listener, errors).await;
 }

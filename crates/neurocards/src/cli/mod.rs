@@ -4,6 +4,7 @@ pub mod admin;
 mod demo;
 pub mod payments;
 mod signal;
+pub mod webhook;
 
 use std::process::ExitCode;
 
@@ -35,7 +36,8 @@ pub enum Command {
     /// Bot, worker pool and HTTP server in one process: the default deployment, and what
     /// `neurocards` without a command does.
     Run,
-    /// The Telegram dialog alone (long polling).
+    /// The Telegram dialog alone: long polling, or the webhook when WEBHOOK_URL is set
+    /// (several such processes behind a load balancer share its inbox).
     Bot,
     /// The whole system on this machine with no tokens: both APIs emulated on 127.0.0.1,
     /// SQLite in a temporary directory, and a scripted user going through the flow.
@@ -45,6 +47,12 @@ pub enum Command {
     /// Run the generation worker pool alone (any number, on any machines, sharing one
     /// PostgreSQL database). Stops cleanly on SIGTERM, handing its jobs back.
     Worker,
+    /// The Telegram webhook's registration: `set` (WEBHOOK_URL, WEBHOOK_SECRET), `info`,
+    /// `delete`. Run once per deployment, not by the processes themselves.
+    Webhook {
+        #[command(subcommand)]
+        action: webhook::WebhookAction,
+    },
     /// Operator commands: credits, the queue, jobs, keys, invariant checks.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -65,13 +73,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(role) = role {
         return serve(&config, role).await.map(|()| ExitCode::SUCCESS);
     }
+    if let Command::Webhook { action } = command {
+        return webhook::run(&config, action).await;
+    }
     let store = Store::connect(&config.database_url, config.store.clone()).await?;
     let outcome = match command {
         Command::Migrate => {
             println!("Database {} is up to date.", config.database_url.redacted());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run | Command::Bot | Command::Worker | Command::Demo => Ok(ExitCode::SUCCESS),
+        Command::Run | Command::Bot | Command::Worker | Command::Demo | Command::Webhook { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Admin(admin::AdminCommand::Models { action }) => {
             let catalogue = crate::catalogue::Catalogue::load(config.models_file.as_deref())?;
             admin::models(&store, &catalogue, action).await

@@ -8,6 +8,7 @@
 //! ([`callback_auth`]), or it is refused with 401 before it wakes anything.
 
 pub mod callback_auth;
+pub mod telegram_webhook;
 
 use std::net::SocketAddr;
 

@@ -8,6 +8,7 @@
 mod bot;
 mod dialogs;
 mod error;
+mod inbox;
 mod jobs;
 mod keys;
 mod models;
@@ -28,6 +29,7 @@ use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::DatabaseUrl;
 
 pub use error::StoreError;
+pub use inbox::InboxUpdate;
 pub use jobs::{ClaimedJob, Delivery, JobDetails, Lease, Refund};
 pub use keys::{CreateSlot, KeyHealth, KeyState};
 pub use models::ModelState;

@@ -7,3 +7,4 @@ mod models;
 mod payments;
 pub mod rig;
 mod unconfirmed;
+mod webhook;

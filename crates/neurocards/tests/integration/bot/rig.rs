@@ -8,7 +8,7 @@ use emulators::kie::{KieConfig, KieEmulator};
 use emulators::telegram::{SentMessage, TelegramConfig, TelegramEmulator, TestUser};
 use neurocards::app::{App, Overrides, Role};
 use neurocards::catalogue::Catalogue;
-use neurocards::config::Config;
+use neurocards::config::{Config, Webhook};
 use neurocards::domain::UserId;
 use neurocards::store::{Engine, Store, StoreOptions};
 use tokio::task::JoinHandle;
@@ -18,6 +18,7 @@ use crate::harness::{assert_invariants_hold, TestDb};
 use crate::worker::rig::{fast_config, point_at, JPEG};
 
 pub const ADMIN: i64 = 999;
+pub const WEBHOOK_SECRET: &str = "rig-webhook-secret_1";
 
 pub struct BotRig {
     pub db: TestDb,
@@ -38,6 +39,17 @@ impl BotRig {
 
     /// The bot alone, offering what `catalogue` offers.
     pub async fn with_catalogue(engine: Engine, catalogue: Catalogue) -> BotRig {
+        BotRig::assemble(engine, catalogue, false).await
+    }
+
+    /// The bot in webhook mode (its whole process: the webhook, the inbox, the dialog)
+    /// with the webhook registered at the emulator, and a worker: orders become videos.
+    pub async fn with_webhook(engine: Engine) -> BotRig {
+        let rig = BotRig::assemble(engine, Catalogue::built_in().expect("catalogue"), true).await;
+        rig.with_worker_process(None).await
+    }
+
+    async fn assemble(engine: Engine, catalogue: Catalogue, webhook: bool) -> BotRig {
         let db = TestDb::real_time(engine, StoreOptions::default()).await;
         let telegram = TelegramEmulator::start(TelegramConfig::default())
             .await
@@ -55,6 +67,20 @@ impl BotRig {
         config.admin_ids = vec![ADMIN];
         config.free_credits = 0;
         config.kie.status_per_second = 10;
+        if webhook {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port")
+                .port();
+            config.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            config.webhook = Some(Webhook {
+                url: format!("http://127.0.0.1:{port}/telegram/webhook")
+                    .parse()
+                    .expect("a URL"),
+                secret: WEBHOOK_SECRET.to_owned().into(),
+                max_connections: 10,
+            });
+        }
         let mut rig = BotRig {
             db,
             telegram,
@@ -64,6 +90,14 @@ impl BotRig {
             bot: None,
             worker: None,
         };
+        if let Some(webhook) = &rig.config.webhook {
+            let bot = neurocards::app::telegram_client(&rig.config)
+                .expect("a Telegram client")
+                .dialog_bot();
+            neurocards::cli::webhook::register(&bot, webhook)
+                .await
+                .expect("registering the webhook at the emulator");
+        }
         rig.start_bot().await;
         rig
     }
@@ -88,7 +122,14 @@ impl BotRig {
         catalogue: Catalogue,
         telegram_timeout: Option<Duration>,
     ) -> BotRig {
-        let mut rig = BotRig::with_catalogue(engine, catalogue).await;
+        BotRig::with_catalogue(engine, catalogue)
+            .await
+            .with_worker_process(telegram_timeout)
+            .await
+    }
+
+    async fn with_worker_process(self, telegram_timeout: Option<Duration>) -> BotRig {
+        let mut rig = self;
         let mut config = rig.config.clone();
         if let Some(timeout) = telegram_timeout {
             config.telegram.request = timeout;
@@ -138,6 +179,10 @@ impl BotRig {
     }
 
     async fn start_bot(&mut self) {
+        if self.config.webhook.is_some() {
+            self.start_bot_process(true).await;
+            return;
+        }
         let runner = self
             .app(&self.config, Role::Bot)
             .await
@@ -148,12 +193,60 @@ impl BotRig {
         self.bot = Some((stop, handle));
     }
 
-    /// Stops the bot process and starts a new one on the same database.
-    pub async fn restart_bot(&mut self) {
+    /// Webhook mode: the whole bot process; without `processing`, a process that stores and
+    /// acknowledges updates and then dies before it processes any.
+    async fn start_bot_process(&mut self, processing: bool) {
+        let mut app = self.app(&self.config, Role::Bot).await;
+        if !processing {
+            drop(app.take_bot());
+        }
+        let stop = app.shutdown();
+        let handle = tokio::spawn(async move {
+            let _ = app.run().await;
+        });
+        self.bot = Some((stop, handle));
+        let health = format!("{}healthz", self.webhook_base());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while reqwest::get(&health).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the bot's HTTP server never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/` of the bot process in webhook mode.
+    pub fn webhook_base(&self) -> String {
+        format!("http://{}/", self.config.http_addr)
+    }
+
+    /// The webhook's URL.
+    pub fn webhook_url(&self) -> String {
+        self.config
+            .webhook
+            .as_ref()
+            .map(|webhook| webhook.url.to_string())
+            .expect("webhook mode")
+    }
+
+    /// Stops the bot process and starts one that acknowledges updates but never processes
+    /// them: a process that dies right after each 200.
+    pub async fn restart_as_receiver_only(&mut self) {
+        self.stop_bot().await;
+        self.start_bot_process(false).await;
+    }
+
+    async fn stop_bot(&mut self) {
         if let Some((stop, handle)) = self.bot.take() {
             stop.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
+            let _ = tokio::time::timeout(Duration::from_secs(20), handle).await;
         }
+    }
+
+    /// Stops the bot process and starts a new one on the same database.
+    pub async fn restart_bot(&mut self) {
+        self.stop_bot().await;
         self.start_bot().await;
     }
 

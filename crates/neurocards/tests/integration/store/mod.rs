@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod dialogs;
+mod inbox;
 mod ledger;
 mod models;
 mod orders;

@@ -102,7 +102,7 @@ async fn a_worker_judges_the_others_only_while_its_own_heartbeat_is_fresh(engine
     );
     assert_eq!(
         db.store.held_jobs(&stuck).await.unwrap(),
-        [stuck_job.lease.clone()]
+        std::slice::from_ref(&stuck_job.lease)
     );
 
     // "other" beats again first: "stuck" is silent beyond the window, its job goes back,
@@ -118,7 +118,7 @@ async fn a_worker_judges_the_others_only_while_its_own_heartbeat_is_fresh(engine
     assert!(db.store.held_jobs(&stuck).await.unwrap().is_empty());
     assert_eq!(
         db.store.held_jobs(&other).await.unwrap(),
-        [other_job.lease.clone()]
+        std::slice::from_ref(&other_job.lease)
     );
 }
 
