@@ -187,3 +187,67 @@ async fn an_update_acknowledged_by_a_process_that_then_died_is_processed_after_r
     assert!(text_of(&reply).starts_with("Your balance:"), "{reply:?}");
     assert_eq!(rig.store().inbox_backlog().await.unwrap(), 0);
 }
+
+/// `neurocards webhook set|info|delete` against the emulator, as an operator runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_commands_register_show_and_remove_it_without_showing_a_secret() {
+    let telegram = emulators::telegram::TelegramEmulator::start(Default::default())
+        .await
+        .expect("starting the Telegram emulator");
+    let secret = "cli-secret-0123456789";
+    let hook = "http://127.0.0.1:9/telegram/hook";
+    let run = |args: &'static [&'static str], with_secret: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_neurocards"));
+        command
+            .args(args)
+            .env("BOT_TOKEN", telegram.token())
+            .env("TELEGRAM_API_URL", telegram.base_url())
+            .env("WEBHOOK_URL", hook)
+            .env_remove("RUST_LOG");
+        if with_secret {
+            command.env("WEBHOOK_SECRET", secret);
+        } else {
+            command.env_remove("WEBHOOK_SECRET");
+        }
+        let token = telegram.token();
+        tokio::task::spawn_blocking(move || {
+            let output = command.output().expect("running the neurocards binary");
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            for text in [&stdout, &stderr] {
+                assert!(!text.contains(secret), "the secret shown: {text}");
+                assert!(!text.contains(&token), "the token shown: {text}");
+            }
+            (output.status.success(), stdout, stderr)
+        })
+    };
+
+    let (ok, _, stderr) = run(&["webhook", "set"], false).await.unwrap();
+    assert!(!ok && stderr.contains("WEBHOOK_SECRET"), "{stderr}");
+
+    let (ok, stdout, stderr) = run(&["webhook", "set"], true).await.unwrap();
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Webhook set"), "{stdout}");
+    let registered = telegram
+        .calls()
+        .into_iter()
+        .find(|call| call.method == "setWebhook")
+        .expect("setWebhook was called");
+    assert_eq!(registered.params["url"], hook);
+    assert_eq!(registered.params["secret_token"], secret);
+    assert_eq!(registered.params["drop_pending_updates"], "false");
+
+    let (ok, stdout, stderr) = run(&["webhook", "info"], true).await.unwrap();
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains(&format!("Webhook: {hook}")), "{stdout}");
+    assert!(
+        stdout
+            .contains("Update kinds: message, edited_message, callback_query, pre_checkout_query"),
+        "{stdout}"
+    );
+
+    let (ok, _, stderr) = run(&["webhook", "delete"], true).await.unwrap();
+    assert!(ok, "{stderr}");
+    let (_, stdout, _) = run(&["webhook", "info"], true).await.unwrap();
+    assert!(stdout.contains("Webhook: none"), "{stdout}");
+}
