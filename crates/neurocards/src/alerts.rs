@@ -1,7 +1,8 @@
 //! Telling the admins (`ADMIN_IDS`) in Telegram about what only an operator can fix, in each
-//! admin's language. Each kind of problem is told at most once per `ALERT_EVERY`; the next
-//! message says how many were held back meanwhile, so a flood of failures is one message,
-//! not a thousand.
+//! admin's language. Each kind of problem is told at most once per `ALERT_EVERY` across all
+//! processes (the gate is in the database; a process that cannot reach it uses its own); the
+//! next message says how many were held back meanwhile, so a flood of failures is one
+//! message, not a thousand.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,12 @@ pub enum AlertKind {
     QueueStuck,
     /// A worker process stopped beating and its jobs were taken over.
     WorkerGone,
+    /// A KIE account's credits fell below `KIE_LOW_CREDITS`.
+    LowCredits,
+    /// More than `FAILURE_ALERT_SHARE` of the videos of the last minutes failed.
+    FailureShare,
+    /// A Stars payment was refunded.
+    PaymentRefunded,
 }
 
 impl AlertKind {
@@ -36,7 +43,15 @@ impl AlertKind {
             AlertKind::ModelRetired => "alert.model_retired",
             AlertKind::QueueStuck => "alert.queue_stuck",
             AlertKind::WorkerGone => "alert.worker_gone",
+            AlertKind::LowCredits => "alert.low_credits",
+            AlertKind::FailureShare => "alert.failure_share",
+            AlertKind::PaymentRefunded => "alert.payment_refunded",
         }
+    }
+
+    /// The kind's name in the shared gate.
+    fn gate_key(self) -> &'static str {
+        self.text_key()
     }
 }
 
@@ -83,6 +98,8 @@ pub struct Alerts {
     telegram: Telegram,
     store: Store,
     admin_ids: Vec<i64>,
+    every: Duration,
+    /// Used while the database's gate cannot be reached.
     gate: Arc<Mutex<Gate>>,
 }
 
@@ -92,6 +109,7 @@ impl Alerts {
             telegram,
             store,
             admin_ids,
+            every,
             gate: Arc::new(Mutex::new(Gate::new(every))),
         }
     }
@@ -100,9 +118,18 @@ impl Alerts {
     /// is logged either way.
     pub async fn raise(&self, kind: AlertKind, args: &[(&str, &(dyn std::fmt::Display + Sync))]) {
         tracing::error!(alert = ?kind, text = %text(Lang::En, kind.text_key(), args), "an operator must act");
-        let admitted = match self.gate.lock() {
-            Ok(mut gate) => gate.admit(kind, Instant::now()),
-            Err(_) => None,
+        if self.admin_ids.is_empty() {
+            return;
+        }
+        let admitted = match self.store.admit_alert(kind.gate_key(), self.every).await {
+            Ok(admitted) => admitted,
+            Err(err) => {
+                tracing::warn!(error = %err, "the shared alert gate is out of reach: using this process's own");
+                match self.gate.lock() {
+                    Ok(mut gate) => gate.admit(kind, Instant::now()),
+                    Err(_) => None,
+                }
+            }
         };
         let Some(held_back) = admitted else {
             return;

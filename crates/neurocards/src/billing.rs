@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::{AlertKind, Alerts};
 use crate::domain::UserId;
 use crate::packages::{InvoicePayload, Packages};
 use crate::store::{NewPayment, PaymentRefund, Store, StoreError};
@@ -22,6 +23,9 @@ pub struct Billing {
     store: Store,
     telegram: Telegram,
     packages: Arc<Packages>,
+    /// The refunds no admin asked for (Telegram's own, or found by reconciliation) are told
+    /// to the admins.
+    alerts: Alerts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +78,54 @@ pub fn refund_allowed(credits: i64, balance: i64, force: bool) -> Result<(), Ref
 }
 
 impl Billing {
-    pub fn new(store: Store, telegram: Telegram, packages: Arc<Packages>) -> Billing {
+    pub fn new(
+        store: Store,
+        telegram: Telegram,
+        packages: Arc<Packages>,
+        alerts: Alerts,
+    ) -> Billing {
         Billing {
             store,
             telegram,
             packages,
+            alerts,
         }
+    }
+
+    /// A refund Telegram reported (the refunded_payment message): takes the credits back,
+    /// once, and tells the admins the first time.
+    pub async fn record_telegram_refund(
+        &self,
+        charge_id: &str,
+        user: UserId,
+        stars: i64,
+    ) -> Result<PaymentRefund, StoreError> {
+        let recorded = self.store.record_payment_refund(charge_id).await?;
+        if recorded.recorded_now {
+            metrics::counter!("neurocards_payment_refunds_total").increment(1);
+            self.tell_refund(charge_id, user, stars, &recorded).await;
+        }
+        Ok(recorded)
+    }
+
+    async fn tell_refund(
+        &self,
+        charge_id: &str,
+        user: UserId,
+        stars: i64,
+        recorded: &PaymentRefund,
+    ) {
+        self.alerts
+            .raise(
+                AlertKind::PaymentRefunded,
+                &[
+                    ("charge_id", &charge_id),
+                    ("user", &user.0),
+                    ("stars", &stars),
+                    ("credits", &recorded.taken_back),
+                ],
+            )
+            .await;
     }
 
     /// Refunds a payment's Stars and takes its credits back. Refused by us, before Telegram
@@ -108,6 +154,7 @@ impl Billing {
         // Recorded whether or not Telegram had refunded it before: the Stars are gone.
         let recorded = self.store.record_payment_refund(charge_id).await?;
         if recorded.recorded_now {
+            // An admin asked for it: no alert.
             metrics::counter!("neurocards_payment_refunds_total").increment(1);
         }
         tracing::info!(
@@ -213,6 +260,9 @@ impl Billing {
                     taken_back = recorded.taken_back,
                     "reconciliation recorded a refund whose update never arrived"
                 );
+                metrics::counter!("neurocards_payment_refunds_total").increment(1);
+                self.tell_refund(charge_id, payment.user, payment.stars, &recorded)
+                    .await;
                 report.refunds_recorded.push(charge_id.to_owned());
             }
         }

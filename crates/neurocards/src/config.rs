@@ -132,6 +132,13 @@ pub struct Config {
     pub alert_every: Duration,
     /// The admins are told when the oldest queued job has waited longer than this.
     pub queue_alert_age: Duration,
+    /// The admins are told when a KIE account has fewer credits (0: never).
+    pub kie_low_credits: i64,
+    /// How often each worker process reads its KIE accounts' credits.
+    pub kie_credit_check_every: Duration,
+    /// The admins are told when more than this percentage of the videos of the last 15
+    /// minutes failed (0: never).
+    pub failure_alert_percent: u8,
     /// How often the bot reconciles its payments with Telegram's Star transactions (and
     /// once at start).
     pub reconcile_every: Duration,
@@ -339,6 +346,25 @@ impl Config {
             reconcile_every: vars.duration("RECONCILE_EVERY", Duration::from_secs(3600))?,
             alert_every: vars.duration("ALERT_EVERY", Duration::from_secs(15 * 60))?,
             queue_alert_age: vars.duration("QUEUE_ALERT_AGE", Duration::from_secs(10 * 60))?,
+            kie_low_credits: vars.parse(
+                "KIE_LOW_CREDITS",
+                500,
+                "a whole number of KIE credits, 0 to turn the alert off",
+                |s| s.parse::<i64>().ok().filter(|n| *n >= 0),
+            )?,
+            kie_credit_check_every: vars
+                .duration("KIE_CREDIT_CHECK_EVERY", Duration::from_secs(10 * 60))?,
+            failure_alert_percent: vars.parse(
+                "FAILURE_ALERT_PERCENT",
+                50,
+                "a whole percentage from 0 (off) to 100",
+                |s| {
+                    s.trim_end_matches('%')
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|n| *n <= 100)
+                },
+            )?,
             kie_webhook_hmac_key: vars.text("KIE_WEBHOOK_HMAC_KEY").map(SecretString::from),
             kie_user_agent: vars
                 .text("KIE_USER_AGENT")

@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 use teloxide::prelude::Requester;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::Alerts;
 use crate::billing::Billing;
 use crate::bot::inbox::InboxSettings;
 use crate::bot::{BotContext, BotRunner};
@@ -93,9 +94,21 @@ impl App {
         let (bot, reconciling) = match role {
             Role::All | Role::Bot => {
                 let packages = Arc::new(Packages::load(config.packages_file.as_deref())?);
-                let billing = Billing::new(store.clone(), telegram.clone(), packages.clone());
-                let mut bot =
-                    build_bot(config, store.clone(), &telegram, catalogue, packages).await?;
+                let billing = Billing::new(
+                    store.clone(),
+                    telegram.clone(),
+                    packages.clone(),
+                    alerts(config, &store, &telegram),
+                );
+                let mut bot = build_bot(
+                    config,
+                    store.clone(),
+                    &telegram,
+                    catalogue,
+                    packages,
+                    billing.clone(),
+                )
+                .await?;
                 if let Some(hook) = &config.webhook {
                     let arrived = Arc::new(tokio::sync::Notify::new());
                     bot = bot.from_inbox(InboxSettings::default(), arrived.clone());
@@ -246,11 +259,19 @@ pub fn telegram_client(config: &Config) -> anyhow::Result<Telegram> {
 /// Refunds and reconciliation, for `admin refund-payment` and `admin payments reconcile`.
 pub fn billing(config: &Config, store: Store) -> anyhow::Result<Billing> {
     let packages = Packages::load(config.packages_file.as_deref())?;
-    Ok(Billing::new(
-        store,
-        telegram_client(config)?,
-        Arc::new(packages),
-    ))
+    let telegram = telegram_client(config)?;
+    let alerts = alerts(config, &store, &telegram);
+    Ok(Billing::new(store, telegram, Arc::new(packages), alerts))
+}
+
+/// The admins' alerts, limited per kind by `ALERT_EVERY` across every process.
+pub fn alerts(config: &Config, store: &Store, telegram: &Telegram) -> Alerts {
+    Alerts::new(
+        telegram.clone(),
+        store.clone(),
+        config.admin_ids.clone(),
+        config.alert_every,
+    )
 }
 
 /// The dialog; asks Telegram who the bot is (which also proves the token).
@@ -260,6 +281,7 @@ async fn build_bot(
     telegram: &Telegram,
     catalogue: Catalogue,
     packages: Arc<Packages>,
+    billing: Billing,
 ) -> anyhow::Result<BotRunner> {
     let token = config.require_bot_token()?;
     let templates = Templates::load(config.templates_file.as_deref(), &catalogue)?;
@@ -288,6 +310,7 @@ async fn build_bot(
         max_photo_bytes: config.max_photo_mb * 1024 * 1024,
         bot_username: me.username.clone().unwrap_or_default(),
         packages,
+        billing,
         support_contact: config.support_contact.clone(),
         terms,
     };
@@ -344,5 +367,8 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
         cheapest_price: 1,
         alert_every: config.alert_every,
         queue_alert_age: config.queue_alert_age,
+        low_credits: config.kie_low_credits,
+        credit_check_every: config.kie_credit_check_every,
+        failure_alert_percent: config.failure_alert_percent,
     }
 }

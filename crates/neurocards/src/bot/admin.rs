@@ -7,7 +7,7 @@ use teloxide::prelude::*;
 use super::input::parse_grant;
 use super::reply::say;
 use super::{Ctx, HandlerResult, TgBot};
-use crate::billing::{Billing, RefundError};
+use crate::billing::RefundError;
 use crate::cli::admin::{format_keys, format_queue};
 use crate::domain::UserId;
 use crate::store::StoreError;
@@ -91,12 +91,7 @@ pub async fn refund(bot: &TgBot, ctx: &Ctx, chat: ChatId, lang: Lang, args: &str
     if force.is_some_and(|word| word != "force") || words.next().is_some() {
         return say(bot, ctx, chat, &text(lang, "admin.refund_usage", &[])).await;
     }
-    let billing = Billing::new(
-        ctx.store.clone(),
-        ctx.telegram.clone(),
-        ctx.packages.clone(),
-    );
-    let reply = match billing.refund(charge_id, force.is_some()).await {
+    let reply = match ctx.billing.refund(charge_id, force.is_some()).await {
         Ok(done) => crate::cli::payments::format_refund(&done),
         Err(RefundError::Store(err)) => {
             let refused = text(lang, "admin.refused", &[("reason", &err)]);

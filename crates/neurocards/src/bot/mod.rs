@@ -63,6 +63,8 @@ pub struct BotContext {
     pub bot_username: String,
     /// The credit packages sold for Stars.
     pub packages: Arc<Packages>,
+    /// Refunds (an admin's `/refund`, Telegram's refunded_payment), told to the admins.
+    pub billing: crate::billing::Billing,
     /// Whom `/paysupport` sends buyers to (`SUPPORT_CONTACT`).
     pub support_contact: Option<String>,
     /// The operator's terms (`TERMS_FILE`); the built-in ones in the user's language when

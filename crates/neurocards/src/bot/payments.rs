@@ -213,7 +213,18 @@ pub async fn on_refunded_payment(
         .and_then(|user| user.language_code.as_deref())
         .map_or(Lang::Ru, Lang::from_code);
     let charge_id = refunded.telegram_payment_charge_id.0.clone();
-    let outcome = match ctx.store.record_payment_refund(&charge_id).await {
+    let user = message
+        .from
+        .as_ref()
+        .map_or(UserId(message.chat.id.0), |user| {
+            UserId(i64::try_from(user.id.0).unwrap_or(i64::MAX))
+        });
+    let stars = i64::from(refunded.total_amount);
+    let outcome = match ctx
+        .billing
+        .record_telegram_refund(&charge_id, user, stars)
+        .await
+    {
         Ok(outcome) => outcome,
         Err(StoreError::UnknownPayment(_)) => {
             tracing::warn!(charge_id = %charge_id, "Telegram refunded a payment we never recorded");
@@ -224,7 +235,6 @@ pub async fn on_refunded_payment(
     if !outcome.recorded_now {
         return Ok(());
     }
-    metrics::counter!("neurocards_payment_refunds_total").increment(1);
     tracing::info!(charge_id = %charge_id, taken_back = outcome.taken_back, "payment refund recorded");
     let reply = text(
         lang,

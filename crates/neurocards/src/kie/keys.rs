@@ -181,6 +181,16 @@ impl KeyPool {
         .await;
     }
 
+    /// Back in rotation: its account has credits again.
+    pub async fn enable(&self, id: &str, now: Millis, reason: &str) {
+        self.change(id, now, |health| {
+            health.state = KeyState::Healthy;
+            health.until = None;
+            health.reason = Some(reason.to_owned());
+        })
+        .await;
+    }
+
     /// Adopts what the database says (another worker's findings, an admin's re-enable).
     pub async fn sync(&self) -> Result<(), StoreError> {
         let stored = self.store.key_health().await?;

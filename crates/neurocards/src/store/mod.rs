@@ -5,6 +5,7 @@
 //! (claiming jobs, write locks) the engine picks its own statement. Each engine has its own
 //! migrations. Every public operation is atomic: it commits whole or changes nothing.
 
+mod alerts;
 mod bot;
 mod dialogs;
 mod error;
@@ -28,6 +29,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Transaction};
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::DatabaseUrl;
 
+pub use alerts::RecentOutcomes;
 pub use error::StoreError;
 pub use inbox::InboxUpdate;
 pub use jobs::{ClaimedJob, Delivery, JobDetails, Lease, Refund};

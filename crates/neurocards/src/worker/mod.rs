@@ -69,6 +69,14 @@ pub struct WorkerSettings {
     pub alert_every: Duration,
     /// The admins are told when the oldest queued job waits longer (`QUEUE_ALERT_AGE`).
     pub queue_alert_age: Duration,
+    /// The admins are told when a KIE account has fewer credits (`KIE_LOW_CREDITS`, 0: off);
+    /// a key taken out for want of credits comes back once its account has this many.
+    pub low_credits: i64,
+    /// How often the accounts' credits are read (`KIE_CREDIT_CHECK_EVERY`).
+    pub credit_check_every: Duration,
+    /// The admins are told when more than this percentage of the last 15 minutes' videos
+    /// failed (`FAILURE_ALERT_PERCENT`, 0: off).
+    pub failure_alert_percent: u8,
 }
 
 /// Everything a job needs, shared by all jobs of the process.
@@ -91,6 +99,8 @@ pub struct Worker {
     /// The jobs this process is working on, to find held jobs nobody works on.
     pub(crate) running: held::Running,
     pub(crate) liveness: liveness::Liveness,
+    /// When the KIE credits were last read.
+    pub(crate) credits_read_at: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Bounds the photos and videos in memory.
     pub(crate) transfers: tokio::sync::Semaphore,
 }
@@ -132,6 +142,7 @@ impl Worker {
             uploads: photos::OnceCache::default(),
             running: held::Running::default(),
             liveness: liveness::Liveness::new(dead_after),
+            credits_read_at: std::sync::Mutex::new(None),
             transfers: tokio::sync::Semaphore::new(settings.max_transfers.max(1)),
             settings,
         }))
@@ -241,6 +252,8 @@ impl Worker {
             }
         }
         self.check_queue_age().await;
+        self.check_failure_share().await;
+        self.check_kie_credits().await;
         match self.store.live_workers().await {
             Ok(live) => self
                 .keys

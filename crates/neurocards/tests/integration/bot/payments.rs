@@ -194,6 +194,21 @@ async fn a_refund_from_telegram_takes_the_credits_back_once(engine: Engine) {
         .refunded_payment(&user, stars, &payload, "charge-r");
     rig.say(&user, "/balance", 1).await;
     assert_eq!(rig.balance(&user).await, 2);
+    // The admins are told once, in their language (Russian: the admin never wrote to the
+    // bot).
+    let alerts: Vec<String> = rig
+        .telegram
+        .sent(super::rig::ADMIN)
+        .iter()
+        .map(text_of)
+        .filter(|text| text.contains("charge-r"))
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("пользователя 505 возвращён")
+            && alerts[0].contains("списано кредитов: 5"),
+        "{alerts:?}"
+    );
     rig.assert_sound().await;
 }
 

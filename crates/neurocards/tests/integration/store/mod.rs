@@ -1,5 +1,6 @@
 //! The store's conformance suite: every test runs once on SQLite and once on PostgreSQL.
 
+mod alerts;
 mod check;
 mod cli;
 mod dialogs;

@@ -1,5 +1,6 @@
 //! The generation worker against both emulators, on both engines.
 
+mod alerts;
 mod callbacks;
 mod classes;
 mod delivery;
