@@ -9,10 +9,11 @@ use clap::Subcommand;
 
 use crate::catalogue::Catalogue;
 use crate::clock::Millis;
+use crate::domain::JobStatus;
 use crate::domain::{JobId, UserId};
 use crate::store::{
-    Breach, JobDetails, KeyHealth, KeyState, LedgerEntry, ModelState, QueueStats, Store,
-    StoreError, User,
+    Breach, JobDetails, KeyHealth, KeyState, LedgerEntry, ModelState, OrderLine, Payment,
+    QueueStats, Requeue, Store, StoreError, User,
 };
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +29,12 @@ pub enum AdminCommand {
     },
     /// A user's balance and latest ledger rows.
     Balance { user_id: i64 },
+    /// Everything about a user: balance, blocked or not, latest orders, payments and
+    /// ledger rows.
+    User { user_id: i64 },
+    /// Hand a job back to the queue now (a stuck worker, a long retry pause): only a queued
+    /// job or a generating one whose KIE task is known, so no second task is ever created.
+    Requeue { job_id: i64 },
     /// Jobs by status, the oldest waiting job, and the live workers.
     Queue,
     /// Everything known about one job.
@@ -178,6 +185,41 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
             print!("{}", format_balance(&found, &ledger));
             Ok(ExitCode::SUCCESS)
         }
+        AdminCommand::User { user_id } => {
+            let user = UserId(user_id);
+            let Some(found) = store.user(user).await.context("reading the user")? else {
+                eprintln!("User {user} is not registered.");
+                return Ok(ExitCode::FAILURE);
+            };
+            let orders = store.orders_of(user, 10).await.context("reading orders")?;
+            let payments = store
+                .payments_of(user, 10)
+                .await
+                .context("reading payments")?;
+            let ledger = store.ledger(user, 10).await.context("reading the ledger")?;
+            print!("{}", format_user(&found, &orders, &payments, &ledger));
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Requeue { job_id } => {
+            let job = JobId(job_id);
+            match store.requeue_job(job).await {
+                Ok(outcome) => {
+                    let (ok, text) = format_requeue(job, outcome);
+                    if ok {
+                        println!("{text}");
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        eprintln!("{text}");
+                        Ok(ExitCode::FAILURE)
+                    }
+                }
+                Err(StoreError::UnknownJob(_)) => {
+                    eprintln!("Job {job_id} does not exist.");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(err) => Err(err).context("requeueing the job"),
+            }
+        }
         AdminCommand::Queue => {
             let stats = store.queue_stats().await.context("reading the queue")?;
             print!("{}", format_queue(&stats));
@@ -285,6 +327,111 @@ pub fn format_balance(user: &User, ledger: &[LedgerEntry]) -> String {
             entry.reason.as_deref().unwrap_or("-"),
         );
     }
+    out
+}
+
+/// What `admin requeue` says, and whether the job went back.
+pub fn format_requeue(job: JobId, outcome: Requeue) -> (bool, String) {
+    match outcome {
+        Requeue::Requeued(JobStatus::Generating) => (
+            true,
+            format!("Job {job} is back in the queue: a worker takes it at once and follows its KIE task (no second task is created)."),
+        ),
+        Requeue::Requeued(_) => (
+            true,
+            format!("Job {job} is back in the queue: a worker takes it at once and submits it to KIE."),
+        ),
+        Requeue::Refused(status @ JobStatus::Submitting) => (
+            false,
+            format!("Job {job} is {status}: a createTask may have reached KIE without its answer being stored, and requeueing could create a second task. Left as it is; if its worker is gone, it is failed and refunded when taken over."),
+        ),
+        Requeue::Refused(status @ JobStatus::Delivering) => (
+            false,
+            format!("Job {job} is {status}: its video may already be in the chat, and requeueing could send it twice. Left as it is."),
+        ),
+        Requeue::Refused(status) => (
+            false,
+            format!("Job {job} is {status}: it is finished (a failed video was refunded); place a new order instead."),
+        ),
+    }
+}
+
+pub fn format_user(
+    user: &User,
+    orders: &[OrderLine],
+    payments: &[Payment],
+    ledger: &[LedgerEntry],
+) -> String {
+    let mut out = String::new();
+    let name = user
+        .username
+        .as_deref()
+        .map(|name| format!(" (@{name})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "User {}{name}, language {}, since {}: {} credits",
+        user.id,
+        user.language,
+        timestamp(user.created_at),
+        user.credits
+    );
+    match user.unreachable_at {
+        Some(at) => {
+            let _ = writeln!(out, "Blocked the bot: yes, since {}", timestamp(at));
+        }
+        None => {
+            let _ = writeln!(out, "Blocked the bot: no");
+        }
+    }
+    let _ = writeln!(out, "Latest orders:");
+    if orders.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for order in orders {
+        let _ = writeln!(
+            out,
+            "  #{:<8} {}  {} videos: {} delivered, {} failed, {} in progress  {}",
+            order.id,
+            timestamp(order.created_at),
+            order.videos,
+            order.delivered,
+            order.failed,
+            order.videos - order.delivered - order.failed,
+            order.template.as_deref().unwrap_or("own prompt"),
+        );
+    }
+    let _ = writeln!(out, "Payments:");
+    if payments.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for payment in payments {
+        let refunded = match (payment.refunded_at, payment.refunded_credits) {
+            (Some(at), credits) => format!(
+                ", refunded {} ({} credits taken back)",
+                timestamp(at),
+                credits.unwrap_or(0)
+            ),
+            (None, _) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  {}  {}  {} Stars for {} credits ({}){refunded}",
+            timestamp(payment.created_at),
+            payment.charge_id,
+            payment.stars,
+            payment.credits,
+            payment.package_id,
+        );
+    }
+    out.push_str(&format_balance(user, ledger).lines().skip(1).fold(
+        String::new(),
+        |mut rest, line| {
+            rest.push_str(line);
+            rest.push('\n');
+            rest
+        },
+    ));
     out
 }
 

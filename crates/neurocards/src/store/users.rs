@@ -15,6 +15,8 @@ pub struct User {
     pub language: String,
     pub credits: i64,
     pub created_at: Millis,
+    /// Since when Telegram says the user blocked the bot; `None` while they can be reached.
+    pub unreachable_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +152,7 @@ async fn fetch_user(
     id: UserId,
 ) -> Result<Option<User>, StoreError> {
     let row =
-        sqlx::query("SELECT id, username, language, credits, created_at FROM users WHERE id = $1")
+        sqlx::query("SELECT id, username, language, credits, created_at, unreachable_at FROM users WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&mut *conn)
             .await
@@ -162,6 +164,7 @@ async fn fetch_user(
             language: row.try_get("language").context("reading a user")?,
             credits: row.try_get("credits").context("reading a user")?,
             created_at: row.try_get("created_at").context("reading a user")?,
+            unreachable_at: row.try_get("unreachable_at").context("reading a user")?,
         })
     })
     .transpose()

@@ -12,7 +12,49 @@ crate::both_engines!(
     admin_keys_shows_health_and_puts_a_key_back,
     admin_models_shows_the_catalogue_and_offers_a_retired_model_again,
     a_catalogue_with_a_mistake_stops_the_start_with_the_line_named,
+    admin_user_shows_everything_and_admin_requeue_says_what_it_did,
 );
+
+async fn admin_user_shows_everything_and_admin_requeue_says_what_it_did(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let url = db.url();
+    let user = user_with(&db.store, 42, 3).await;
+    let placed = place(&db.store, user, 2).await;
+
+    let shown = neurocards(&url, &["admin", "user", "42"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    assert!(text.contains("User 42 (@seller)"), "{text}");
+    assert!(text.contains("1 credits"), "{text}");
+    assert!(text.contains("Blocked the bot: no"), "{text}");
+    assert!(
+        text.contains(&format!("#{:<8}", placed.order_id.to_string())),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 videos: 0 delivered, 0 failed, 2 in progress"),
+        "{text}"
+    );
+    assert!(text.contains("Payments:\n  none"), "{text}");
+    let missing = neurocards(&url, &["admin", "user", "7"]);
+    assert!(!missing.status.success());
+
+    let job = placed.job_ids[0].to_string();
+    let requeued = neurocards(&url, &["admin", "requeue", &job]);
+    assert!(requeued.status.success(), "{}", stderr(&requeued));
+    assert!(
+        stdout(&requeued).contains("back in the queue"),
+        "{}",
+        stdout(&requeued)
+    );
+    let missing = neurocards(&url, &["admin", "requeue", "9999"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("does not exist"),
+        "{}",
+        stderr(&missing)
+    );
+}
 
 fn neurocards(database_url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_neurocards"))

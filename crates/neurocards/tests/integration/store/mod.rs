@@ -7,6 +7,7 @@ mod dialogs;
 mod inbox;
 mod ledger;
 mod models;
+mod operator;
 mod orders;
 mod payments;
 mod property;
