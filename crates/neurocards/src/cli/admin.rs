@@ -9,10 +9,11 @@ use clap::Subcommand;
 
 use crate::catalogue::Catalogue;
 use crate::clock::Millis;
+use crate::config::DatabaseUrl;
 use crate::domain::JobStatus;
 use crate::domain::{JobId, UserId};
 use crate::store::{
-    Breach, JobDetails, KeyHealth, KeyState, LedgerEntry, ModelState, OrderLine, Payment,
+    Breach, Engine, JobDetails, KeyHealth, KeyState, LedgerEntry, ModelState, OrderLine, Payment,
     QueueStats, Requeue, Store, StoreError, User,
 };
 
@@ -57,6 +58,13 @@ pub enum AdminCommand {
     Payments {
         #[command(subcommand)]
         action: Option<super::payments::PaymentsAction>,
+    },
+    /// Copy everything from this database (DATABASE_URL, SQLite) into an empty PostgreSQL
+    /// database, then check it. Stop every process first; afterwards point DATABASE_URL at
+    /// the new database.
+    MigrateTo {
+        /// postgres://USER:PASSWORD@HOST/DB (the schema is created there first).
+        target_url: String,
     },
     /// Give a payment's Stars back (refundStarPayment) and take its credits back. Refused
     /// when the buyer has spent some, unless --force, which takes what is left.
@@ -220,6 +228,7 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
                 Err(err) => Err(err).context("requeueing the job"),
             }
         }
+        AdminCommand::MigrateTo { target_url } => migrate_to(store, &target_url).await,
         AdminCommand::Queue => {
             let stats = store.queue_stats().await.context("reading the queue")?;
             print!("{}", format_queue(&stats));
@@ -328,6 +337,45 @@ pub fn format_balance(user: &User, ledger: &[LedgerEntry]) -> String {
         );
     }
     out
+}
+
+/// `admin migrate-to`: the copy, its figures, and the target's invariants.
+async fn migrate_to(store: &Store, target_url: &str) -> anyhow::Result<ExitCode> {
+    let target_url = DatabaseUrl::parse(target_url).context("reading the target URL")?;
+    if target_url.engine() != Engine::Postgres {
+        eprintln!("The target must be a postgres:// URL.");
+        return Ok(ExitCode::FAILURE);
+    }
+    let target = Store::connect(&target_url, store.options().clone())
+        .await
+        .with_context(|| format!("opening {}", target_url.redacted()))?;
+    let report = match store.copy_into(&target).await {
+        Ok(report) => report,
+        Err(StoreError::Corrupt(refusal)) => {
+            eprintln!("Refused: {refusal}. Nothing was copied.");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(err) => return Err(err).context("copying the database"),
+    };
+    println!("Copied into {}:", target_url.redacted());
+    for (table, rows) in &report.rows {
+        println!("  {table:<16} {rows:>10} rows");
+    }
+    println!(
+        "Users: {}, credits held: {}, ledger sum: {}.",
+        report.users, report.credits, report.ledger_sum
+    );
+    let breaches = target
+        .check_invariants()
+        .await
+        .context("checking the copy")?;
+    print!("{}", format_check(&breaches));
+    target.close().await;
+    if !breaches.is_empty() || report.credits != report.ledger_sum {
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("Now stop using the old database: set DATABASE_URL to the new one and start again.");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What `admin requeue` says, and whether the job went back.

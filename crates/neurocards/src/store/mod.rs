@@ -17,6 +17,7 @@ mod operator;
 mod orders;
 mod payments;
 mod stats;
+mod transfer;
 mod users;
 mod workers;
 
@@ -40,6 +41,7 @@ pub use operator::{OrderLine, Requeue};
 pub use orders::{NewOrder, OrderSummary, PlacedOrder, Resend};
 pub use payments::{NewPayment, Payment, PaymentCredit, PaymentRefund, PaymentTotals};
 pub use stats::{Breach, QueueStats, WorkerStats};
+pub use transfer::{TransferReport, COPIED_TABLES, SKIPPED_TABLES};
 pub use users::{LedgerEntry, User};
 pub use workers::WorkerInfo;
 

@@ -13,4 +13,5 @@ mod payments;
 mod property;
 mod queue;
 mod summaries;
+mod transfer;
 mod workers;
