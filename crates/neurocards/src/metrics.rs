@@ -9,6 +9,9 @@
 //!   `rate_limited_total{service}` (429s from KIE or Telegram)
 //! - `telegram_requests_total{method,outcome}`
 //! - `payments_total`, `stars_total`, `payment_refunds_total`
+//! - `kie_key_state{key}` (0 healthy, 1 resting after a 429, 2 out of rotation),
+//!   `models_unavailable`,
+//!   `kie_credits{account}` (as last read)
 //! - `updates_total` (Telegram updates handled), `inbox_backlog` (webhook mode: updates
 //!   stored and not processed yet)
 //! - `jobs{status}`, `oldest_queued_seconds`, `live_workers`, `jobs_in_flight` (this process)
@@ -19,7 +22,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Store;
+use crate::store::{KeyState, Store};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -89,6 +92,23 @@ pub async fn snapshot(store: &Store) {
             metrics::gauge!("neurocards_live_workers").set(live as f64);
         }
         Err(err) => tracing::warn!(error = %err, "reading the queue for the metrics failed"),
+    }
+    match store.key_health().await {
+        Ok(keys) => {
+            for key in keys {
+                let state = match key.state {
+                    KeyState::Healthy => 0.0,
+                    KeyState::Cooling => 1.0,
+                    KeyState::Disabled => 2.0,
+                };
+                metrics::gauge!("neurocards_kie_key_state", "key" => key.key_id).set(state);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "reading key health for the metrics failed"),
+    }
+    match store.unavailable_models().await {
+        Ok(models) => metrics::gauge!("neurocards_models_unavailable").set(models.len() as f64),
+        Err(err) => tracing::warn!(error = %err, "reading model states for the metrics failed"),
     }
     match store.inbox_backlog().await {
         Ok(backlog) => metrics::gauge!("neurocards_inbox_backlog").set(backlog as f64),

@@ -67,4 +67,10 @@ async fn metrics_show_orders_videos_kie_and_telegram_requests_and_the_queue(engi
         "{text}"
     );
     assert!(text.contains("neurocards_live_workers"), "{text}");
+    assert!(
+        text.contains("neurocards_kie_key_state{key=\"key-test-key\"} 0"),
+        "the key is healthy: {text}"
+    );
+    assert!(text.contains("neurocards_models_unavailable 0"), "{text}");
+    assert!(text.contains("neurocards_inbox_backlog 0"), "{text}");
 }
