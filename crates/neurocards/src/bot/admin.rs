@@ -1,41 +1,129 @@
 //! `/stats` and `/grant` for the admins (`ADMIN_IDS`).
 
-use std::fmt::Write as _;
-
 use teloxide::prelude::*;
 
 use super::input::parse_grant;
 use super::reply::say;
 use super::{Ctx, HandlerResult, TgBot};
 use crate::billing::RefundError;
-use crate::cli::admin::{format_keys, format_queue};
-use crate::domain::UserId;
-use crate::store::StoreError;
+use crate::domain::{JobStatus, UserId};
+use crate::store::{KeyState, StoreError};
 use crate::texts::{self, text, Lang};
 
-pub async fn stats(bot: &TgBot, ctx: &Ctx, chat: ChatId, _lang: Lang) -> HandlerResult {
+/// `/stats`: the queue, the workers, the last hour, the keys, the money and the invariants,
+/// in the admin's language.
+pub async fn stats(bot: &TgBot, ctx: &Ctx, chat: ChatId, lang: Lang) -> HandlerResult {
+    const DAY: i64 = 24 * 3_600_000;
     let now = ctx.store.now_millis();
     let queue = ctx.store.queue_stats().await?;
     let outcomes = ctx.store.outcomes_since(now - 3_600_000).await?;
     let keys = ctx.store.key_health().await?;
-    let mut report = format_queue(&queue);
-    let _ = writeln!(report, "Last hour:");
-    if outcomes.is_empty() {
-        let _ = writeln!(report, "  nothing finished");
+    let retired = ctx.store.unavailable_models().await?.len();
+    let today = ctx
+        .store
+        .payment_totals_since(now - now.rem_euclid(DAY))
+        .await?;
+    let week = ctx.store.payment_totals_since(now - 7 * DAY).await?;
+    let spent = ctx.store.credits_spent_since(now - 7 * DAY).await?;
+    let breaches = ctx.store.check_invariants().await?.len();
+
+    let jobs = |wanted: &[JobStatus]| -> i64 {
+        queue
+            .by_status
+            .iter()
+            .filter(|(status, _)| wanted.contains(status))
+            .map(|(_, jobs)| jobs)
+            .sum()
+    };
+    let mut lines = vec![
+        text(lang, "stats.title", &[]),
+        text(
+            lang,
+            "stats.queue",
+            &[
+                ("queued", &jobs(&[JobStatus::Queued])),
+                (
+                    "working",
+                    &jobs(&[
+                        JobStatus::Submitting,
+                        JobStatus::Generating,
+                        JobStatus::Delivering,
+                    ]),
+                ),
+                ("held", &queue.held),
+            ],
+        ),
+    ];
+    if let Some(age) = queue.oldest_queued_age {
+        lines.push(text(
+            lang,
+            "stats.oldest",
+            &[("minutes", &(age.as_secs() / 60))],
+        ));
     }
-    for (status, class, jobs) in outcomes {
-        let class = class
-            .filter(|_| status == "failed")
-            .map(|c| format!(" {c}"))
-            .unwrap_or_default();
-        let _ = writeln!(report, "  {status}{class}: {jobs}");
+    let alive = queue.workers.iter().filter(|worker| worker.alive).count();
+    lines.push(text(
+        lang,
+        "stats.workers",
+        &[("alive", &alive), ("total", &queue.workers.len())],
+    ));
+    let count_of = |wanted: &str| -> i64 {
+        outcomes
+            .iter()
+            .filter(|(status, _, _)| status == wanted)
+            .map(|(_, _, jobs)| jobs)
+            .sum()
+    };
+    lines.push(text(
+        lang,
+        "stats.hour",
+        &[
+            ("delivered", &count_of("delivered")),
+            ("failed", &count_of("failed")),
+        ],
+    ));
+    for (status, class, count) in &outcomes {
+        if let (true, Some(class)) = (status == "failed", class) {
+            lines.push(text(
+                lang,
+                "stats.failed_class",
+                &[("class", class), ("count", count)],
+            ));
+        }
     }
-    let _ = writeln!(report, "KIE keys:");
-    report.push_str(&format_keys(&keys, now));
-    report.push_str(&crate::cli::payments::money_figures(&ctx.store).await?);
-    let breaches = ctx.store.check_invariants().await?;
-    let _ = writeln!(report, "Invariant breaches: {}", breaches.len());
-    say(bot, ctx, chat, report.trim_end()).await
+    let keys_in = |state: KeyState| keys.iter().filter(|key| key.state == state).count();
+    lines.push(text(
+        lang,
+        "stats.keys",
+        &[
+            ("healthy", &keys_in(KeyState::Healthy)),
+            ("cooling", &keys_in(KeyState::Cooling)),
+            ("disabled", &keys_in(KeyState::Disabled)),
+        ],
+    ));
+    lines.push(text(lang, "stats.models", &[("count", &retired)]));
+    lines.push(text(
+        lang,
+        "stats.money",
+        &[
+            ("today", &today.payments),
+            ("today_stars", &today.stars),
+            ("week", &week.payments),
+            ("week_stars", &week.stars),
+            ("refunds", &week.refunds),
+        ],
+    ));
+    lines.push(text(
+        lang,
+        "stats.credits",
+        &[("sold", &week.credits_sold), ("spent", &spent)],
+    ));
+    lines.push(if breaches == 0 {
+        text(lang, "stats.invariants_ok", &[])
+    } else {
+        text(lang, "stats.invariants_broken", &[("count", &breaches)])
+    });
+    say(bot, ctx, chat, &lines.join("\n")).await
 }
 
 pub async fn grant(

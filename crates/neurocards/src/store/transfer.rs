@@ -129,10 +129,11 @@ impl Store {
                 .context(CONTEXT)?;
         report.users = users;
         report.credits = credits;
-        report.ledger_sum = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) FROM ledger")
-            .fetch_one(&target.pool)
-            .await
-            .context(CONTEXT)?;
+        report.ledger_sum =
+            sqlx::query_scalar("SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) FROM ledger")
+                .fetch_one(&target.pool)
+                .await
+                .context(CONTEXT)?;
         Ok(report)
     }
 

@@ -1,4 +1,4 @@
-use emulators::telegram::SentKind;
+use emulators::telegram::{SentKind, TestUser};
 use neurocards::store::Engine;
 
 use super::rig::{buttons, has_button, text_of, BotRig, ADMIN};
@@ -285,9 +285,18 @@ async fn admin_commands_answer_admins_only(engine: Engine) {
     let stats = rig.say(&admin, "/stats", 1).await;
     let text = text_of(&stats[0]);
     assert!(
-        text.contains("Jobs by status:")
-            && text.contains("Last hour:")
-            && text.contains("Invariant breaches: 0"),
+        text.contains("Queue: 0 waiting, 0 in progress, 0 held by workers.")
+            && text.contains("Last hour: 0 delivered, 0 failed.")
+            && text.contains("Payments today: 0")
+            && text.contains("Invariants: all hold."),
+        "{text}"
+    );
+    // In the admin's language.
+    let russian = TestUser::new(ADMIN, "ru");
+    let stats = rig.say(&russian, "/stats", 1).await;
+    let text = text_of(&stats[0]);
+    assert!(
+        text.contains("Очередь: ждут — 0") && text.contains("Инварианты: все соблюдены."),
         "{text}"
     );
     rig.assert_sound().await;
