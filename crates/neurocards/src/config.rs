@@ -120,6 +120,9 @@ pub struct Config {
     pub poll_timeout: Duration,
     pub poll_max_interval: Duration,
     pub http_addr: SocketAddr,
+    /// Where a worker-only process (`neurocards worker`) serves `/healthz`, `/metrics` and
+    /// the KIE callback; none when unset (several workers share a host).
+    pub worker_http_addr: Option<SocketAddr>,
     pub public_url: Option<Url>,
     /// Telegram posts updates here (`WEBHOOK_URL`); long polling when unset.
     pub webhook: Option<Webhook>,
@@ -335,6 +338,12 @@ impl Config {
                 SocketAddr::from(([127, 0, 0, 1], 8080)),
                 "an address and port such as 127.0.0.1:8080",
                 |s| s.parse().ok(),
+            )?,
+            worker_http_addr: vars.parse(
+                "WORKER_HTTP_ADDR",
+                None,
+                "an address and port such as 127.0.0.1:9091",
+                |s| s.parse().ok().map(Some),
             )?,
             public_url: vars.optional_url("PUBLIC_URL")?,
             webhook: webhook(&vars)?,

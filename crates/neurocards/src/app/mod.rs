@@ -132,9 +132,14 @@ impl App {
             }
             Role::Bot => None,
         };
-        // The worker-only processes serve nothing: several of them share a host.
-        let http = match role {
-            Role::All | Role::Bot => {
+        // A worker-only process serves HTTP only where told (WORKER_HTTP_ADDR): several of
+        // them share a host.
+        let http_addr = match role {
+            Role::All | Role::Bot => Some(config.http_addr),
+            Role::Worker => config.worker_http_addr,
+        };
+        let http = match http_addr {
+            Some(addr) => {
                 let auth = config.kie_webhook_hmac_key.clone().map(CallbackAuth::new);
                 let metrics = crate::metrics::install();
                 // Without a worker in the process, a KIE callback has nobody to wake: the
@@ -144,9 +149,9 @@ impl App {
                 if let Some(webhook) = webhook {
                     router = router.merge(webhook);
                 }
-                Some((config.http_addr, router, metrics))
+                Some((addr, router, metrics))
             }
-            Role::Worker => None,
+            None => None,
         };
         Ok(App {
             store,

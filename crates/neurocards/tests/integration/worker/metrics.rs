@@ -8,7 +8,58 @@ use neurocards::worker::Wakeups;
 
 use super::rig::Rig;
 
-crate::both_engines!(metrics_show_orders_videos_kie_and_telegram_requests_and_the_queue);
+crate::both_engines!(
+    metrics_show_orders_videos_kie_and_telegram_requests_and_the_queue,
+    a_worker_process_serves_its_metrics_at_worker_http_addr,
+);
+
+async fn a_worker_process_serves_its_metrics_at_worker_http_addr(engine: Engine) {
+    let rig = Rig::start(engine).await;
+    let mut config = rig.config.clone();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    config.worker_http_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let overrides = neurocards::app::Overrides {
+        store: Some(rig.store().clone()),
+        ..Default::default()
+    };
+    let app = neurocards::app::App::build_with(&config, neurocards::app::Role::Worker, overrides)
+        .await
+        .expect("a worker process");
+    let stop = app.shutdown();
+    let running = tokio::spawn(app.run());
+
+    // The worker registers, the snapshot counts it, the scrape shows it.
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = match reqwest::get(&url).await {
+            Ok(response) if response.status().is_success() => {
+                response.text().await.unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        if text
+            .lines()
+            .any(|line| line.starts_with("neurocards_live_workers ") && !line.ends_with(" 0"))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no live worker in /metrics: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .expect("/healthz answers");
+    assert!(health.status().is_success());
+    stop.cancel();
+    running.await.expect("the process ends").expect("cleanly");
+}
 
 async fn metrics_show_orders_videos_kie_and_telegram_requests_and_the_queue(engine: Engine) {
     // The recorder is the test process's own: other tests add to the counters too, so the
