@@ -57,14 +57,31 @@ pub fn text(lang: Lang, key: &str, args: &[(&str, &(dyn std::fmt::Display + Sync
     out
 }
 
-/// "1 credit", "3 credits" (English); "3 кр." (Russian).
+/// Which plural form a number takes: English has one and many; Russian has one (1, 21,
+/// 101), few (2-4, 22-24) and many (0, 5-20, 25-30, 11-14 whatever comes before).
+fn plural_form(lang: Lang, n: i64) -> &'static str {
+    let n = n.unsigned_abs();
+    match lang {
+        Lang::En if n == 1 => "one",
+        Lang::En => "many",
+        Lang::Ru => match (n % 10, n % 100) {
+            (1, hundred) if hundred != 11 => "one",
+            (2..=4, hundred) if !(12..=14).contains(&hundred) => "few",
+            _ => "many",
+        },
+    }
+}
+
+/// "1 credit", "3 credits" (English); "1 кредит", "3 кредита", "5 кредитов" (Russian).
 pub fn credits(lang: Lang, n: i64) -> String {
-    let key = if n == 1 {
-        "unit.credit_one"
-    } else {
-        "unit.credit_many"
-    };
-    text(lang, key, &[("n", &n)])
+    let key = format!("unit.credit_{}", plural_form(lang, n));
+    text(lang, &key, &[("n", &n)])
+}
+
+/// The same after "from": Russian "от" takes the genitive ("от 1 кредита", "от 5 кредитов").
+pub fn credits_from(lang: Lang, n: i64) -> String {
+    let key = format!("unit.credit_from_{}", plural_form(lang, n));
+    text(lang, &key, &[("n", &n)])
 }
 
 /// "1 video", "3 videos" (English); "3 видео" (Russian).
@@ -174,6 +191,45 @@ mod tests {
     }
 
     #[test]
+    fn credits_take_the_right_plural_form_for_every_number() {
+        let ru = |n| credits(Lang::Ru, n);
+        for (n, word) in [
+            (0, "кредитов"),
+            (1, "кредит"),
+            (2, "кредита"),
+            (4, "кредита"),
+            (5, "кредитов"),
+            (11, "кредитов"),
+            (12, "кредитов"),
+            (14, "кредитов"),
+            (21, "кредит"),
+            (22, "кредита"),
+            (25, "кредитов"),
+            (100, "кредитов"),
+            (101, "кредит"),
+            (111, "кредитов"),
+            (1_000_002, "кредита"),
+            (-3, "кредита"),
+        ] {
+            assert_eq!(ru(n), format!("{n} {word}"));
+        }
+        assert_eq!(credits_from(Lang::Ru, 1), "1 кредита");
+        assert_eq!(credits_from(Lang::Ru, 21), "21 кредита");
+        assert_eq!(credits_from(Lang::Ru, 3), "3 кредитов");
+        assert_eq!(credits_from(Lang::Ru, 11), "11 кредитов");
+        assert_eq!(credits(Lang::En, 1), "1 credit");
+        assert_eq!(credits(Lang::En, 2), "2 credits");
+        assert_eq!(credits_from(Lang::En, 1), "1 credit");
+        // No Russian text ends an abbreviation with a second full stop.
+        for value in RU.values() {
+            assert!(!value.contains(".."), "{value}");
+        }
+        for n in 0..200 {
+            assert!(!ru(n).contains('.'), "{}", ru(n));
+        }
+    }
+
+    #[test]
     fn english_is_chosen_only_for_english_speakers() {
         assert_eq!(Lang::from_code("en"), Lang::En);
         assert_eq!(Lang::from_code("en-GB"), Lang::En);
@@ -204,6 +260,6 @@ mod tests {
         assert_eq!(credits(Lang::En, 1), "1 credit");
         assert_eq!(credits(Lang::En, 0), "0 credits");
         assert_eq!(videos(Lang::En, 5), "5 videos");
-        assert_eq!(credits(Lang::Ru, 5), "5 кр.");
+        assert_eq!(credits(Lang::Ru, 5), "5 кредитов");
     }
 }

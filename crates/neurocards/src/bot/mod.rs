@@ -108,8 +108,9 @@ impl BotContext {
     }
 
     /// The price of the cheapest video on offer, as users read it.
+    /// Every text puts it after "from" ("от" in Russian, which takes the genitive).
     pub fn cheapest_price_text(&self, lang: Lang) -> String {
-        crate::texts::credits(lang, self.catalogue.cheapest_price())
+        crate::texts::credits_from(lang, self.catalogue.cheapest_price())
     }
 
     /// The templates whose model (or its fallback) KIE still serves.
