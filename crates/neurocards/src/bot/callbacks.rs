@@ -108,6 +108,7 @@ async fn handle(
             super::payments::send_invoice(bot, ctx, chat, user, lang, package).await?;
         }
         Callback::Menu(MenuItem::Help) => turn.say(&ctx.help_text(lang)).await?,
+        Callback::Language(chosen) => steps::choose_language(turn, chosen).await?,
         Callback::MainMenu => {
             turn.go(State::Idle).await?;
             steps::show_menu(turn).await?;

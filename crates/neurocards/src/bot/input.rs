@@ -12,6 +12,7 @@ pub enum Command {
     Refund(String),
     PaySupport,
     Terms,
+    Language(String),
     Unknown(String),
 }
 
@@ -40,6 +41,7 @@ pub fn parse_command(text: &str, bot_username: &str) -> Option<Command> {
         "refund" => Command::Refund(args.to_owned()),
         "paysupport" => Command::PaySupport,
         "terms" => Command::Terms,
+        "language" | "lang" => Command::Language(args.to_owned()),
         other => Command::Unknown(other.to_owned()),
     })
 }

@@ -26,6 +26,14 @@ pub fn main_menu(lang: Lang) -> InlineKeyboardMarkup {
     ])
 }
 
+/// Each language named in itself.
+pub fn languages() -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![vec![
+        InlineKeyboardButton::callback("🇷🇺 Русский", Callback::Language(Lang::Ru).encode()),
+        InlineKeyboardButton::callback("🇬🇧 English", Callback::Language(Lang::En).encode()),
+    ]])
+}
+
 pub fn buy(lang: Lang) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(vec![vec![button(
         lang,

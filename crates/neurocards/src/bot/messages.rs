@@ -147,6 +147,7 @@ async fn on_command(turn: &Turn, command: Command) -> HandlerResult {
         Command::Buy => payments::show_packages(bot, ctx, chat, user, lang).await,
         Command::PaySupport => payments::pay_support(bot, ctx, chat, user, lang).await,
         Command::Terms => turn.say(&ctx.terms(lang)).await,
+        Command::Language(args) => steps::ask_language(turn, &args).await,
         Command::Balance => {
             let balance = turn.balance().await?;
             turn.say(&ctx.balance_text(lang, balance)).await

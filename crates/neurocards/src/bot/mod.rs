@@ -140,6 +140,7 @@ impl BotContext {
     }
 
     /// Registers (or refreshes) whoever writes to the bot; a new user gets the free credits.
+    /// The language is the one chosen with `/language`, else Telegram's.
     pub async fn ensure_user(&self, user: &User) -> Result<(i64, Lang), StoreError> {
         let lang_code = user.language_code.as_deref().unwrap_or("ru");
         let lang = Lang::from_code(lang_code);
@@ -148,7 +149,7 @@ impl BotContext {
             .store
             .register_user(id, user.username.as_deref(), lang.code(), self.free_credits)
             .await?;
-        Ok((stored.credits, lang))
+        Ok((stored.credits, Lang::from_code(&stored.language)))
     }
 }
 

@@ -363,3 +363,28 @@ pub async fn send_again(turn: &Turn, target: &Resend) -> HandlerResult {
     }
     Ok(())
 }
+
+/// `/language`: the picker, or the choice itself when the command names one.
+pub async fn ask_language(turn: &Turn, args: &str) -> HandlerResult {
+    match args.trim().to_ascii_lowercase().as_str() {
+        "ru" | "русский" => choose_language(turn, Lang::Ru).await,
+        "en" | "english" => choose_language(turn, Lang::En).await,
+        _ => {
+            turn.say_with(&turn.text("language.ask", &[]), keyboards::languages())
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+/// Stores the user's language; from now on every text, the summaries and alerts included,
+/// is in it, whatever Telegram's language says.
+pub async fn choose_language(turn: &Turn, lang: Lang) -> HandlerResult {
+    turn.ctx
+        .store
+        .choose_language(turn.user_id(), lang.code())
+        .await?;
+    let chosen = text(lang, "language.chosen", &[]);
+    turn.say_with(&chosen, keyboards::main_menu(lang)).await?;
+    Ok(())
+}

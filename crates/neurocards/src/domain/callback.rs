@@ -4,7 +4,7 @@
 //! Buttons of one step of the dialog carry that step's nonce: a button from an older message
 //! no longer matches the dialog and is refused as out of date.
 
-use super::{JobId, OrderId};
+use super::{JobId, Lang, OrderId};
 
 /// The video counts a user can order.
 pub const COUNTS: [i64; 3] = [1, 3, 5];
@@ -47,6 +47,8 @@ pub enum Callback {
     },
     /// A credit package on the buy screen: sends its invoice.
     Package(String),
+    /// `/language`: the language picked.
+    Language(Lang),
 }
 
 impl Callback {
@@ -68,6 +70,7 @@ impl Callback {
             } => format!("ch:{nonce}:{model}:{option}"),
             Callback::Count { nonce, count } => format!("c:{nonce}:{count}"),
             Callback::Package(id) => format!("pkg:{id}"),
+            Callback::Language(lang) => format!("lang:{}", lang.code()),
         }
     }
 
@@ -108,6 +111,8 @@ impl Callback {
                 })
             }
             ["pkg", id] if is_catalogue_id(id, 16) => Some(Callback::Package((*id).to_owned())),
+            ["lang", "ru"] => Some(Callback::Language(Lang::Ru)),
+            ["lang", "en"] => Some(Callback::Language(Lang::En)),
             _ => None,
         }
     }
@@ -163,6 +168,8 @@ mod tests {
             Callback::MakeMore(OrderId(i64::MAX)),
             Callback::SendAgain(JobId(i64::MAX)),
             Callback::Package("p".repeat(16)),
+            Callback::Language(Lang::Ru),
+            Callback::Language(Lang::En),
             Callback::Template {
                 nonce: nonce.clone(),
                 id: "x".repeat(24),

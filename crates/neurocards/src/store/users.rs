@@ -41,7 +41,8 @@ pub(crate) struct LedgerRefs<'a> {
 }
 
 impl Store {
-    /// Registers a Telegram user, or refreshes the name and language of a known one. A new
+    /// Registers a Telegram user, or refreshes the name and language of a known one (the
+    /// language only while they have not chosen one with `/language`). A new
     /// user receives `free_credits` as a ledger row. Returns the user and whether they are new.
     pub async fn register_user(
         &self,
@@ -82,7 +83,10 @@ impl Store {
             .await?;
         } else if !inserted {
             sqlx::query(
-                "UPDATE users SET username = $2, language = $3, updated_at = $4 WHERE id = $1",
+                "UPDATE users SET username = $2,
+                                  language = CASE WHEN language_chosen = 1 THEN language ELSE $3 END,
+                                  updated_at = $4
+                 WHERE id = $1",
             )
             .bind(id.0)
             .bind(username)
@@ -102,6 +106,24 @@ impl Store {
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let mut conn = self.pool.acquire().await.context("reading a user")?;
         fetch_user(&mut conn, id).await
+    }
+
+    /// `/language`: the user's own choice, which Telegram's language no longer replaces.
+    pub async fn choose_language(&self, id: UserId, language: &str) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE users SET language = $2, language_chosen = 1, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(language)
+        .bind(self.now())
+        .execute(&self.pool)
+        .await
+        .context("choosing a language")?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::UnknownUser(id));
+        }
+        Ok(())
     }
 
     pub async fn balance(&self, id: UserId) -> Result<i64, StoreError> {

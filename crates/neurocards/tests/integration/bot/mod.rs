@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod flow;
+mod language;
 mod models;
 mod payments;
 pub mod rig;
