@@ -109,6 +109,13 @@ async fn handle(
         }
         Callback::Menu(MenuItem::Help) => turn.say(&ctx.help_text(lang)).await?,
         Callback::Language(chosen) => steps::choose_language(turn, chosen).await?,
+        Callback::Menu(MenuItem::History) => steps::show_history(turn, 0).await?,
+        Callback::HistoryPage(offset) => steps::show_history(turn, offset).await?,
+        Callback::OpenOrder(order) => {
+            if !steps::open_order(turn, order).await? {
+                return Ok(Pressed::Stale);
+            }
+        }
         Callback::MainMenu => {
             turn.go(State::Idle).await?;
             steps::show_menu(turn).await?;

@@ -13,6 +13,7 @@ pub enum Command {
     PaySupport,
     Terms,
     Language(String),
+    History,
     Unknown(String),
 }
 
@@ -42,6 +43,7 @@ pub fn parse_command(text: &str, bot_username: &str) -> Option<Command> {
         "paysupport" => Command::PaySupport,
         "terms" => Command::Terms,
         "language" | "lang" => Command::Language(args.to_owned()),
+        "history" | "videos" => Command::History,
         other => Command::Unknown(other.to_owned()),
     })
 }

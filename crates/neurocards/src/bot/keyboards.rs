@@ -22,8 +22,41 @@ pub fn main_menu(lang: Lang) -> InlineKeyboardMarkup {
             button(lang, "button.balance", Callback::Menu(MenuItem::Balance)),
             button(lang, "button.buy", Callback::Menu(MenuItem::Buy)),
         ],
-        vec![button(lang, "button.help", Callback::Menu(MenuItem::Help))],
+        vec![
+            button(lang, "button.history", Callback::Menu(MenuItem::History)),
+            button(lang, "button.help", Callback::Menu(MenuItem::Help)),
+        ],
     ])
+}
+
+/// "My videos": one button per order to send its videos again, then the way to older and
+/// newer orders.
+pub fn history(
+    lang: Lang,
+    orders: &[(crate::domain::OrderId, String)],
+    newer: Option<i64>,
+    older: Option<i64>,
+) -> InlineKeyboardMarkup {
+    let mut rows: Vec<Vec<InlineKeyboardButton>> = orders
+        .iter()
+        .map(|(order, label)| {
+            vec![InlineKeyboardButton::callback(
+                label.clone(),
+                Callback::OpenOrder(*order).encode(),
+            )]
+        })
+        .collect();
+    let mut paging = Vec::new();
+    if let Some(offset) = newer {
+        paging.push(button(lang, "history.newer", Callback::HistoryPage(offset)));
+    }
+    if let Some(offset) = older {
+        paging.push(button(lang, "history.older", Callback::HistoryPage(offset)));
+    }
+    if !paging.is_empty() {
+        rows.push(paging);
+    }
+    InlineKeyboardMarkup::new(rows)
 }
 
 /// Each language named in itself.

@@ -148,6 +148,7 @@ async fn on_command(turn: &Turn, command: Command) -> HandlerResult {
         Command::PaySupport => payments::pay_support(bot, ctx, chat, user, lang).await,
         Command::Terms => turn.say(&ctx.terms(lang)).await,
         Command::Language(args) => steps::ask_language(turn, &args).await,
+        Command::History => steps::show_history(turn, 0).await,
         Command::Balance => {
             let balance = turn.balance().await?;
             turn.say(&ctx.balance_text(lang, balance)).await

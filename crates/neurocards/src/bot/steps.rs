@@ -388,3 +388,91 @@ pub async fn choose_language(turn: &Turn, lang: Lang) -> HandlerResult {
     turn.say_with(&chosen, keyboards::main_menu(lang)).await?;
     Ok(())
 }
+
+/// Orders per page of "My videos".
+const HISTORY_PAGE: i64 = 5;
+
+/// "My videos": the user's orders from the `offset`-th, newest first, each with its date,
+/// template or prompt, model and how its videos stand.
+pub async fn show_history(turn: &Turn, offset: i64) -> HandlerResult {
+    let offset = offset.max(0);
+    let mut orders = turn
+        .ctx
+        .store
+        .orders_of(turn.user_id(), offset, HISTORY_PAGE + 1)
+        .await?;
+    if orders.is_empty() && offset == 0 {
+        return turn.say(&turn.text("history.empty", &[])).await;
+    }
+    let more = i64::try_from(orders.len()).unwrap_or(0) > HISTORY_PAGE;
+    orders.truncate(usize::try_from(HISTORY_PAGE).unwrap_or(5));
+    let mut lines = vec![turn.text("history.title", &[])];
+    let mut buttons = Vec::new();
+    for order in &orders {
+        let date = super::payments::utc_date(order.created_at);
+        let what = match order
+            .template
+            .as_deref()
+            .and_then(|id| turn.ctx.templates.get(id))
+        {
+            Some(template) => template.title(turn.lang).to_owned(),
+            None => shortened(&order.prompt, 40),
+        };
+        let status = if order.delivered + order.failed < order.videos {
+            turn.text(
+                "history.running",
+                &[("made", &order.delivered), ("total", &order.videos)],
+            )
+        } else {
+            turn.text(
+                "history.done",
+                &[("made", &order.delivered), ("total", &order.videos)],
+            )
+        };
+        lines.push(turn.text(
+            "history.line",
+            &[
+                ("id", &order.id),
+                ("date", &date),
+                ("what", &what),
+                ("model", &order.model.as_deref().unwrap_or("—")),
+                ("status", &status),
+            ],
+        ));
+        if order.delivered > 0 {
+            let label = turn.text("history.open", &[("id", &order.id), ("date", &date)]);
+            buttons.push((order.id, label));
+        }
+    }
+    let newer = (offset > 0).then(|| (offset - HISTORY_PAGE).max(0));
+    let older = more.then_some(offset + HISTORY_PAGE);
+    let keyboard = keyboards::history(turn.lang, &buttons, newer, older);
+    turn.say_with(&lines.join("\n"), keyboard).await?;
+    Ok(())
+}
+
+/// An order opened from "My videos": its delivered videos again, by Telegram's file id when
+/// it is known (no KIE request, no charge), else by the result link while it lives.
+pub async fn open_order(turn: &Turn, order: crate::domain::OrderId) -> Result<bool, StoreError> {
+    let videos = turn.ctx.store.order_videos(order, turn.user_id()).await?;
+    if videos.is_empty() {
+        return Ok(false);
+    }
+    for video in &videos {
+        if let Err(err) = send_again(turn, video).await {
+            tracing::warn!(order = %order, job = %video.job_id, error = %err, "a video from the history could not be sent");
+        }
+    }
+    Ok(true)
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+fn shortened(text: &str, max: usize) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        format!("{}…", head.trim_end())
+    } else {
+        head
+    }
+}

@@ -199,7 +199,10 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
                 eprintln!("User {user} is not registered.");
                 return Ok(ExitCode::FAILURE);
             };
-            let orders = store.orders_of(user, 10).await.context("reading orders")?;
+            let orders = store
+                .orders_of(user, 0, 10)
+                .await
+                .context("reading orders")?;
             let payments = store
                 .payments_of(user, 10)
                 .await

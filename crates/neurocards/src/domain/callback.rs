@@ -17,6 +17,8 @@ pub enum MenuItem {
     Balance,
     Buy,
     Help,
+    /// "My videos": the first page of the user's orders.
+    History,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,10 @@ pub enum Callback {
     Package(String),
     /// `/language`: the language picked.
     Language(Lang),
+    /// A page of "My videos", from the `offset`-th order, newest first.
+    HistoryPage(i64),
+    /// An order opened from "My videos": its videos are sent again.
+    OpenOrder(OrderId),
 }
 
 impl Callback {
@@ -58,6 +64,7 @@ impl Callback {
             Callback::Menu(MenuItem::Balance) => "m:balance".to_owned(),
             Callback::Menu(MenuItem::Buy) => "m:buy".to_owned(),
             Callback::Menu(MenuItem::Help) => "m:help".to_owned(),
+            Callback::Menu(MenuItem::History) => "m:history".to_owned(),
             Callback::MainMenu => "menu".to_owned(),
             Callback::MakeMore(order) => format!("more:{order}"),
             Callback::SendAgain(job) => format!("again:{job}"),
@@ -71,6 +78,8 @@ impl Callback {
             Callback::Count { nonce, count } => format!("c:{nonce}:{count}"),
             Callback::Package(id) => format!("pkg:{id}"),
             Callback::Language(lang) => format!("lang:{}", lang.code()),
+            Callback::HistoryPage(offset) => format!("h:{offset}"),
+            Callback::OpenOrder(order) => format!("ho:{order}"),
         }
     }
 
@@ -84,6 +93,10 @@ impl Callback {
             ["m", "balance"] => Some(Callback::Menu(MenuItem::Balance)),
             ["m", "buy"] => Some(Callback::Menu(MenuItem::Buy)),
             ["m", "help"] => Some(Callback::Menu(MenuItem::Help)),
+            ["m", "history"] => Some(Callback::Menu(MenuItem::History)),
+            ["h", "0"] => Some(Callback::HistoryPage(0)),
+            ["h", offset] => canonical_id(offset).map(Callback::HistoryPage),
+            ["ho", id] => canonical_id(id).map(|id| Callback::OpenOrder(OrderId(id))),
             ["menu"] => Some(Callback::MainMenu),
             ["more", id] => canonical_id(id).map(|id| Callback::MakeMore(OrderId(id))),
             ["again", id] => canonical_id(id).map(|id| Callback::SendAgain(JobId(id))),
@@ -170,6 +183,10 @@ mod tests {
             Callback::Package("p".repeat(16)),
             Callback::Language(Lang::Ru),
             Callback::Language(Lang::En),
+            Callback::Menu(MenuItem::History),
+            Callback::HistoryPage(0),
+            Callback::HistoryPage(i64::MAX),
+            Callback::OpenOrder(OrderId(i64::MAX)),
             Callback::Template {
                 nonce: nonce.clone(),
                 id: "x".repeat(24),

@@ -1,5 +1,5 @@
-//! What only an operator asks for: a job handed back to the queue by hand, and a user's
-//! orders at a glance.
+//! A job handed back to the queue by hand (`admin requeue`), and a user's orders at a glance
+//! (`admin user`, and the user's own "My videos").
 
 use super::{ResultExt, Store, StoreError};
 use crate::clock::Millis;
@@ -15,7 +15,7 @@ pub enum Requeue {
     Refused(JobStatus),
 }
 
-/// One order as `admin user` lists it.
+/// One order as `admin user` and "My videos" list it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderLine {
     pub id: OrderId,
@@ -24,6 +24,9 @@ pub struct OrderLine {
     pub delivered: i64,
     pub failed: i64,
     pub template: Option<String>,
+    pub prompt: String,
+    /// The catalogue's id of the model (orders placed before models were recorded: none).
+    pub model: Option<String>,
 }
 
 impl Store {
@@ -64,36 +67,76 @@ impl Store {
         })
     }
 
-    /// The user's newest orders first, with how their videos stand.
-    pub async fn orders_of(&self, user: UserId, limit: i64) -> Result<Vec<OrderLine>, StoreError> {
+    /// The user's orders, newest first, from the `offset`-th on, with how their videos stand.
+    pub async fn orders_of(
+        &self,
+        user: UserId,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<OrderLine>, StoreError> {
         const CONTEXT: &str = "reading a user's orders";
-        let rows: Vec<(i64, i64, i64, i64, i64, Option<String>)> = sqlx::query_as(
+        type Row = (
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+            String,
+            Option<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT o.id, o.created_at, o.video_count,
                     COALESCE(SUM(CASE WHEN j.status = 'delivered' THEN 1 ELSE 0 END), 0),
                     COALESCE(SUM(CASE WHEN j.status = 'failed' THEN 1 ELSE 0 END), 0),
-                    o.template_id
+                    o.template_id, o.prompt, o.model
              FROM orders o LEFT JOIN jobs j ON j.order_id = o.id
              WHERE o.user_id = $1
-             GROUP BY o.id, o.created_at, o.video_count, o.template_id
-             ORDER BY o.id DESC LIMIT $2",
+             GROUP BY o.id, o.created_at, o.video_count, o.template_id, o.prompt, o.model
+             ORDER BY o.id DESC LIMIT $2 OFFSET $3",
         )
         .bind(user.0)
         .bind(limit)
+        .bind(offset.max(0))
         .fetch_all(&self.pool)
         .await
         .context(CONTEXT)?;
         Ok(rows
             .into_iter()
             .map(
-                |(id, created_at, videos, delivered, failed, template)| OrderLine {
+                |(id, created_at, videos, delivered, failed, template, prompt, model)| OrderLine {
                     id: OrderId(id),
                     created_at,
                     videos,
                     delivered,
                     failed,
                     template,
+                    prompt,
+                    model,
                 },
             )
             .collect())
+    }
+
+    /// The delivered videos of the user's order, in order, to send again (by Telegram's
+    /// file id when known: free and instant); empty when the order is not theirs.
+    pub async fn order_videos(
+        &self,
+        order: OrderId,
+        user: UserId,
+    ) -> Result<Vec<super::Resend>, StoreError> {
+        sqlx::query_as(
+            "SELECT j.id AS job_id, o.chat_id, j.seq, o.video_count, o.language,
+                    j.result_url, j.tg_file_id AS file_id
+             FROM jobs j JOIN orders o ON o.id = j.order_id
+             WHERE o.id = $1 AND o.user_id = $2 AND j.status = $3
+             ORDER BY j.seq",
+        )
+        .bind(order.0)
+        .bind(user.0)
+        .bind(JobStatus::Delivered.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .context("reading an order's videos")
     }
 }

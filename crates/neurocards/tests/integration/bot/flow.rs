@@ -318,7 +318,13 @@ async fn start_registers_the_user_and_shows_the_menu_in_their_language(engine: E
         .collect();
     assert_eq!(
         labels,
-        ["🎬 Create video", "💰 Balance", "⭐ Buy credits", "❓ Help"]
+        [
+            "🎬 Create video",
+            "💰 Balance",
+            "⭐ Buy credits",
+            "🎞 My videos",
+            "❓ Help"
+        ]
     );
     assert_eq!(
         rig.store()

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod flow;
+mod history;
 mod language;
 mod models;
 mod payments;

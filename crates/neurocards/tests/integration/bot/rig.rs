@@ -156,6 +156,11 @@ impl BotRig {
         &self.db.store
     }
 
+    /// The KIE emulator the worker of [`BotRig::with_worker`] talks to.
+    pub fn kie(&self) -> &KieEmulator {
+        &self._kie
+    }
+
     /// Refunds and reconciliation as `neurocards admin` runs them, against the emulator.
     pub fn billing(&self) -> neurocards::billing::Billing {
         neurocards::app::billing(&self.config, self.db.store.clone()).expect("billing")

@@ -113,7 +113,7 @@ async fn a_users_orders_are_listed_newest_first_with_their_videos(engine: Engine
         .await
         .unwrap();
 
-    let orders = db.store.orders_of(user, 10).await.unwrap();
+    let orders = db.store.orders_of(user, 0, 10).await.unwrap();
     assert_eq!(orders.len(), 2);
     assert_eq!(orders[0].id, second.order_id);
     assert_eq!(
