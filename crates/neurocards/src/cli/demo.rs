@@ -208,6 +208,23 @@ async fn script(
     chat.user_presses(&more.0);
     telegram.press_button(user, summary.message_id, &more.1);
     chat.expect_bot(1).await?;
+
+    // Later: the videos again from "My videos", by Telegram's file id (no KIE, no charge).
+    chat.user_says("/history");
+    telegram.send_text(user, "/history");
+    let history = chat.expect_bot(1).await?;
+    let page = history.last().context("no history page")?;
+    let open = buttons(page)
+        .into_iter()
+        .find(|(_, data)| data.starts_with("ho:"))
+        .context("no order to open in the history")?;
+    let created = kie.create_task_calls();
+    chat.user_presses(&open.0);
+    telegram.press_button(user, page.message_id, &open.1);
+    chat.expect_bot(2).await?;
+    if kie.create_task_calls() != created {
+        bail!("sending videos again from the history reached KIE");
+    }
     Ok(())
 }
 

@@ -547,21 +547,6 @@ impl Worker {
     /// Ends the job as failed with its refund (one transaction), then tells the user why.
     async fn fail(&self, job: &ClaimedJob, failure: Failure) -> Result<End, Abort> {
         let class = failure.verdict.class;
-        let refund = self
-            .persist(job.lease.job_id, "fail_job", || {
-                self.store.fail_job(&job.lease, class, &failure.detail)
-            })
-            .await?;
-        let model = job.generation.model.clone();
-        metrics::counter!("neurocards_videos_total", "outcome" => "failed", "model" => model, "class" => class.as_str())
-            .increment(1);
-        metrics::counter!("neurocards_refunds_total", "class" => class.as_str()).increment(1);
-        let level_is_error = matches!(class, ErrorClass::Billing | ErrorClass::Unknown);
-        if level_is_error {
-            tracing::error!(job = %job.lease.job_id, %class, error = %failure.detail, refunded = refund.credits, "job failed");
-        } else {
-            tracing::info!(job = %job.lease.job_id, %class, error = %failure.detail, refunded = refund.credits, "job failed");
-        }
         let lang = job.language;
         let total = job.video_count;
         let text = match failure.user_text {
@@ -576,8 +561,26 @@ impl Worker {
             ),
             None => texts::video_failed(lang, class, job.seq, total),
         };
+        // Told before the failure is recorded: once it is, the order may be complete and
+        // another job's worker sends the summary, which must come after this message. A
+        // crash in between tells the user twice; the credit is refunded once either way.
         if let Err(err) = self.telegram.send_text(job.chat_id.0, &text, None).await {
             tracing::warn!(job = %job.lease.job_id, error = %err, "could not tell the user about a failed video");
+        }
+        let refund = self
+            .persist(job.lease.job_id, "fail_job", || {
+                self.store.fail_job(&job.lease, class, &failure.detail)
+            })
+            .await?;
+        let model = job.generation.model.clone();
+        metrics::counter!("neurocards_videos_total", "outcome" => "failed", "model" => model, "class" => class.as_str())
+            .increment(1);
+        metrics::counter!("neurocards_refunds_total", "class" => class.as_str()).increment(1);
+        let level_is_error = matches!(class, ErrorClass::Billing | ErrorClass::Unknown);
+        if level_is_error {
+            tracing::error!(job = %job.lease.job_id, %class, error = %failure.detail, refunded = refund.credits, "job failed");
+        } else {
+            tracing::info!(job = %job.lease.job_id, %class, error = %failure.detail, refunded = refund.credits, "job failed");
         }
         Ok(End::Finished)
     }

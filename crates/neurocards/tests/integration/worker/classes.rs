@@ -18,6 +18,7 @@ crate::both_engines!(
     a_create_that_may_have_reached_kie_is_never_replayed,
     a_task_that_never_ends_is_refunded_after_the_poll_timeout,
     a_file_that_is_not_an_image_is_refunded_with_a_hint,
+    the_summary_comes_after_every_video_and_every_failure_notice,
 );
 
 async fn a_content_violation_is_refunded_at_once_with_its_reason(engine: Engine) {
@@ -313,4 +314,38 @@ async fn a_file_that_is_not_an_image_is_refunded_with_a_hint(engine: Engine) {
     assert_eq!(rig.kie.create_task_calls(), 0);
     assert_eq!(rig.store().balance(user).await.unwrap(), 1);
     rig.assert_sound().await;
+}
+
+async fn the_summary_comes_after_every_video_and_every_failure_notice(engine: Engine) {
+    let mut rig = Rig::start(engine).await;
+    let user = rig.user(611, 9, "en").await;
+    rig.spawn_worker().await;
+    // The first task is refused, the others are made: the refusal and the last video race
+    // to finish the order, whose summary must still be its last message.
+    for prompt in [
+        "a mug #violation*1",
+        "a cup #violation*1",
+        "a vase #violation*1",
+    ] {
+        let order = rig.order(user, 3, prompt).await;
+        rig.wait_until_summarised(order.order_id, Duration::from_secs(30))
+            .await;
+        // Anything still on its way would arrive within this pause.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent = rig.telegram.sent(user.0);
+        let last = sent.last().expect("messages");
+        assert!(
+            last.buttons()
+                .iter()
+                .any(|(_, data)| *data == format!("more:{}", order.order_id)),
+            "the summary is not the last message: {sent:#?}"
+        );
+        let texts: Vec<String> = sent.iter().filter_map(|m| m.text.clone()).collect();
+        assert!(
+            texts
+                .iter()
+                .any(|text| text.contains(" of 3 was not made")),
+            "{texts:?}"
+        );
+    }
 }
