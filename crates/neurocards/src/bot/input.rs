@@ -14,6 +14,7 @@ pub enum Command {
     Terms,
     Language(String),
     History,
+    Promo(String),
     Unknown(String),
 }
 
@@ -44,6 +45,7 @@ pub fn parse_command(text: &str, bot_username: &str) -> Option<Command> {
         "terms" => Command::Terms,
         "language" | "lang" => Command::Language(args.to_owned()),
         "history" | "videos" => Command::History,
+        "promo" => Command::Promo(args.to_owned()),
         other => Command::Unknown(other.to_owned()),
     })
 }
@@ -85,6 +87,17 @@ pub fn clean_prompt(raw: &str, max_chars: usize) -> Result<String, PromptProblem
     } else {
         Ok(cleaned)
     }
+}
+
+/// A promo code as typed: trimmed and upper-cased; `None` when it cannot be a code (empty,
+/// too long, or other characters than letters, digits, `_` and `-`).
+pub fn normalize_promo(text: &str) -> Option<String> {
+    let code = text.trim().to_uppercase();
+    let valid = (1..=32).contains(&code.chars().count())
+        && code
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    valid.then_some(code)
 }
 
 #[cfg(test)]
@@ -153,5 +166,18 @@ mod tests {
             clean_prompt(&"x".repeat(10_000), 2000),
             Err(PromptProblem::TooLong { length: 10_000 })
         );
+    }
+
+    #[test]
+    fn a_promo_code_is_trimmed_and_upper_cased_and_only_of_its_alphabet() {
+        assert_eq!(normalize_promo("  spring25 "), Some("SPRING25".to_owned()));
+        assert_eq!(
+            normalize_promo("new-year_2027"),
+            Some("NEW-YEAR_2027".to_owned())
+        );
+        assert_eq!(normalize_promo(""), None);
+        assert_eq!(normalize_promo("two words"), None);
+        assert_eq!(normalize_promo("<script>"), None);
+        assert_eq!(normalize_promo(&"A".repeat(33)), None);
     }
 }

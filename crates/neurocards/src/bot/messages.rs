@@ -149,6 +149,7 @@ async fn on_command(turn: &Turn, command: Command) -> HandlerResult {
         Command::Terms => turn.say(&ctx.terms(lang)).await,
         Command::Language(args) => steps::ask_language(turn, &args).await,
         Command::History => steps::show_history(turn, 0).await,
+        Command::Promo(code) => steps::redeem_promo(turn, &code).await,
         Command::Balance => {
             let balance = turn.balance().await?;
             turn.say(&ctx.balance_text(lang, balance)).await

@@ -476,3 +476,36 @@ fn shortened(text: &str, max: usize) -> String {
         head
     }
 }
+
+/// Wrong promo codes a user may enter within [`PROMO_MISS_WINDOW`] before they must wait.
+const PROMO_MAX_MISSES: i64 = 5;
+const PROMO_MISS_WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// `/promo CODE`: the code's credits, once per user; a wrong code is answered the same
+/// whether it never existed, expired or is used up.
+pub async fn redeem_promo(turn: &Turn, args: &str) -> HandlerResult {
+    if args.trim().is_empty() {
+        return turn.say(&turn.text("promo.usage", &[])).await;
+    }
+    // Something that cannot be a code is looked up as one that does not exist: it counts
+    // as a wrong try all the same.
+    let code = super::input::normalize_promo(args).unwrap_or_else(|| "-".to_owned());
+    let outcome = turn
+        .ctx
+        .store
+        .redeem_promo(turn.user_id(), &code, PROMO_MAX_MISSES, PROMO_MISS_WINDOW)
+        .await?;
+    let reply = match outcome {
+        crate::store::Redemption::Credited { credits, balance } => turn.text(
+            "promo.credited",
+            &[
+                ("credits", &crate::texts::credits(turn.lang, credits)),
+                ("balance", &crate::texts::credits(turn.lang, balance)),
+            ],
+        ),
+        crate::store::Redemption::AlreadyRedeemed => turn.text("promo.already", &[]),
+        crate::store::Redemption::NotValid => turn.text("promo.not_valid", &[]),
+        crate::store::Redemption::TooManyTries => turn.text("promo.too_many", &[]),
+    };
+    turn.say(&reply).await
+}

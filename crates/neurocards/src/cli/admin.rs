@@ -59,6 +59,12 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: Option<super::payments::PaymentsAction>,
     },
+    /// Promo codes: `create <CODE> <CREDITS> [--uses N] [--expires DATE]`, `list`,
+    /// `disable <CODE>`. Users enter them with /promo CODE.
+    Promo {
+        #[command(subcommand)]
+        action: PromoAction,
+    },
     /// Copy everything from this database (DATABASE_URL, SQLite) into an empty PostgreSQL
     /// database, then check it. Stop every process first; afterwards point DATABASE_URL at
     /// the new database.
@@ -73,6 +79,24 @@ pub enum AdminCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromoAction {
+    /// A new code worth CREDITS, for N users (any number without --uses), valid through
+    /// DATE (YYYY-MM-DD, UTC; always without --expires).
+    Create {
+        code: String,
+        credits: i64,
+        #[arg(long)]
+        uses: Option<i64>,
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Every code with its uses and state.
+    List,
+    /// Stop a code from being redeemed.
+    Disable { code: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,6 +256,7 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
             }
         }
         AdminCommand::MigrateTo { target_url } => migrate_to(store, &target_url).await,
+        AdminCommand::Promo { action } => promo(store, action).await,
         AdminCommand::Queue => {
             let stats = store.queue_stats().await.context("reading the queue")?;
             print!("{}", format_queue(&stats));
@@ -337,6 +362,109 @@ pub fn format_balance(user: &User, ledger: &[LedgerEntry]) -> String {
                 .map(|id| id.to_string())
                 .unwrap_or_else(|| "-".into()),
             entry.reason.as_deref().unwrap_or("-"),
+        );
+    }
+    out
+}
+
+/// `admin promo create|list|disable`.
+async fn promo(store: &Store, action: PromoAction) -> anyhow::Result<ExitCode> {
+    match action {
+        PromoAction::Create {
+            code,
+            credits,
+            uses,
+            expires,
+        } => {
+            let Some(code) = crate::bot::input::normalize_promo(&code) else {
+                eprintln!("A code is 1 to 32 letters, digits, _ or -.");
+                return Ok(ExitCode::FAILURE);
+            };
+            if credits <= 0 || uses.is_some_and(|uses| uses <= 0) {
+                eprintln!("CREDITS and --uses must be above zero.");
+                return Ok(ExitCode::FAILURE);
+            }
+            let expires_at = match expires.as_deref().map(end_of_day) {
+                Some(Some(at)) => Some(at),
+                Some(None) => {
+                    eprintln!("--expires takes a date such as 2026-12-31.");
+                    return Ok(ExitCode::FAILURE);
+                }
+                None => None,
+            };
+            if !store
+                .create_promo(&code, credits, uses, expires_at)
+                .await
+                .context("creating the code")?
+            {
+                eprintln!("A code {code} exists already.");
+                return Ok(ExitCode::FAILURE);
+            }
+            let uses = uses.map_or("any number of users".to_owned(), |n| format!("{n} users"));
+            let until = expires_at.map_or("no end date".to_owned(), |at| {
+                format!("until {}", timestamp(at))
+            });
+            println!(
+                "Code {code}: {credits} credits for {uses}, {until}. Users enter /promo {code}."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PromoAction::List => {
+            let codes = store.promo_codes().await.context("listing codes")?;
+            print!("{}", format_promos(&codes, store.now_millis()));
+            Ok(ExitCode::SUCCESS)
+        }
+        PromoAction::Disable { code } => {
+            let code = code.trim().to_uppercase();
+            if store
+                .disable_promo(&code)
+                .await
+                .context("disabling the code")?
+            {
+                println!("Code {code} can no longer be redeemed.");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("There is no code {code}.");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+/// The moment a code given "until DATE" stops working: the end of that day, UTC.
+fn end_of_day(date: &str) -> Option<Millis> {
+    let start = humantime::parse_rfc3339(&format!("{}T00:00:00Z", date.trim())).ok()?;
+    let millis = start.duration_since(UNIX_EPOCH).ok()?.as_millis();
+    i64::try_from(millis).ok().map(|at| at + 24 * 3_600_000)
+}
+
+pub fn format_promos(codes: &[crate::store::PromoCode], now: Millis) -> String {
+    if codes.is_empty() {
+        return "No promo codes.\n".to_owned();
+    }
+    let mut out = format!(
+        "{:<20} {:>8} {:>11}  {:<22} state\n",
+        "code", "credits", "used", "valid until"
+    );
+    for code in codes {
+        let used = match code.max_uses {
+            Some(max) => format!("{}/{max}", code.used),
+            None => code.used.to_string(),
+        };
+        let until = code.expires_at.map_or("-".to_owned(), timestamp);
+        let state = if code.disabled_at.is_some() {
+            "disabled"
+        } else if code.expires_at.is_some_and(|at| at <= now) {
+            "expired"
+        } else if code.max_uses.is_some_and(|max| code.used >= max) {
+            "used up"
+        } else {
+            "active"
+        };
+        let _ = writeln!(
+            out,
+            "{:<20} {:>8} {:>11}  {:<22} {state}",
+            code.code, code.credits, used, until
         );
     }
     out

@@ -15,15 +15,18 @@ pub enum LedgerKind {
     Refund,
     /// The credits of a refunded Stars payment taken back; unique per payment.
     PaymentRefund,
+    /// A promo code redeemed; once per code and user.
+    Promo,
 }
 
 impl LedgerKind {
-    pub const ALL: [LedgerKind; 5] = [
+    pub const ALL: [LedgerKind; 6] = [
         LedgerKind::Grant,
         LedgerKind::Purchase,
         LedgerKind::Order,
         LedgerKind::Refund,
         LedgerKind::PaymentRefund,
+        LedgerKind::Promo,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +36,7 @@ impl LedgerKind {
             LedgerKind::Order => "order",
             LedgerKind::Refund => "refund",
             LedgerKind::PaymentRefund => "payment_refund",
+            LedgerKind::Promo => "promo",
         }
     }
 }

@@ -22,11 +22,20 @@ pub const COPIED_TABLES: &[&str] = &[
     "kie_keys",
     "model_states",
     "telegram_inbox",
+    "promo_codes",
+    "promo_redemptions",
 ];
 
 /// Not copied: what the running processes rebuild (worker registrations, the KIE create
-/// slots of the last seconds, the alert gate) and sqlx's own bookkeeping.
-pub const SKIPPED_TABLES: &[&str] = &["workers", "kie_creates", "alert_gate", "_sqlx_migrations"];
+/// slots of the last seconds, the alert gate, recent wrong promo codes) and sqlx's own
+/// bookkeeping.
+pub const SKIPPED_TABLES: &[&str] = &[
+    "workers",
+    "kie_creates",
+    "alert_gate",
+    "promo_misses",
+    "_sqlx_migrations",
+];
 
 /// What was copied, per table, and the money figures read back from the target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,6 +7,7 @@ mod history;
 mod language;
 mod models;
 mod payments;
+mod promo;
 pub mod rig;
 mod unconfirmed;
 mod webhook;

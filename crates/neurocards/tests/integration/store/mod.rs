@@ -10,6 +10,7 @@ mod models;
 mod operator;
 mod orders;
 mod payments;
+mod promo;
 mod property;
 mod queue;
 mod summaries;

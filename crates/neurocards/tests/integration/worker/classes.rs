@@ -342,9 +342,7 @@ async fn the_summary_comes_after_every_video_and_every_failure_notice(engine: En
         );
         let texts: Vec<String> = sent.iter().filter_map(|m| m.text.clone()).collect();
         assert!(
-            texts
-                .iter()
-                .any(|text| text.contains(" of 3 was not made")),
+            texts.iter().any(|text| text.contains(" of 3 was not made")),
             "{texts:?}"
         );
     }
