@@ -298,6 +298,12 @@ impl Config {
                 |s| s.parse::<u32>().ok().filter(|n| *n >= 1),
             )?,
             worker_dead_after: vars.duration("WORKER_DEAD_AFTER", Duration::from_secs(30))?,
+            referral_bonus: vars.parse(
+                "REFERRAL_BONUS",
+                3,
+                "a whole number of credits, 0 for no bonus",
+                |s| s.parse::<i64>().ok().filter(|n| *n >= 0),
+            )?,
             max_connections: vars.parse(
                 "DATABASE_MAX_CONNECTIONS",
                 16,

@@ -2,7 +2,8 @@
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Start,
+    /// With its parameter (an invite link's `ref_…`), empty when none.
+    Start(String),
     Help,
     Balance,
     Cancel,
@@ -15,6 +16,7 @@ pub enum Command {
     Language(String),
     History,
     Promo(String),
+    Invite,
     Unknown(String),
 }
 
@@ -33,7 +35,7 @@ pub fn parse_command(text: &str, bot_username: &str) -> Option<Command> {
         None => head,
     };
     Some(match name.to_ascii_lowercase().as_str() {
-        "start" => Command::Start,
+        "start" => Command::Start(args.to_owned()),
         "help" => Command::Help,
         "balance" => Command::Balance,
         "cancel" => Command::Cancel,
@@ -46,6 +48,7 @@ pub fn parse_command(text: &str, bot_username: &str) -> Option<Command> {
         "language" | "lang" => Command::Language(args.to_owned()),
         "history" | "videos" => Command::History,
         "promo" => Command::Promo(args.to_owned()),
+        "invite" => Command::Invite,
         other => Command::Unknown(other.to_owned()),
     })
 }
@@ -106,10 +109,17 @@ mod tests {
 
     #[test]
     fn commands_are_recognised_with_or_without_our_name() {
-        assert_eq!(parse_command("/start", "nc_bot"), Some(Command::Start));
+        assert_eq!(
+            parse_command("/start", "nc_bot"),
+            Some(Command::Start(String::new()))
+        );
         assert_eq!(
             parse_command("/START@NC_bot", "nc_bot"),
-            Some(Command::Start)
+            Some(Command::Start(String::new()))
+        );
+        assert_eq!(
+            parse_command("/start ref_21i3v9", "nc_bot"),
+            Some(Command::Start("ref_21i3v9".into()))
         );
         assert_eq!(
             parse_command("/grant 5 10", "nc_bot"),

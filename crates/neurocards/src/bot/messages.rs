@@ -142,7 +142,11 @@ pub async fn on_edited(bot: TgBot, ctx: Ctx, message: Message) -> HandlerResult 
 async fn on_command(turn: &Turn, command: Command) -> HandlerResult {
     let (bot, ctx, chat, user, lang) = (&turn.bot, &turn.ctx, turn.chat, turn.user, turn.lang);
     match command {
-        Command::Start => steps::welcome(turn).await,
+        Command::Start(parameter) => {
+            steps::welcome(turn).await?;
+            steps::arrived_by_invite(turn, &parameter).await
+        }
+        Command::Invite => steps::show_invite(turn).await,
         Command::Help => turn.say(&ctx.help_text(lang)).await,
         Command::Buy => payments::show_packages(bot, ctx, chat, user, lang).await,
         Command::PaySupport => payments::pay_support(bot, ctx, chat, user, lang).await,

@@ -176,7 +176,11 @@ pub async fn on_successful_payment(
             credits: package.credits,
         })
         .await?;
-    let balance = credits(lang, recorded.balance);
+    // The receipt shows the balance the purchase made; the invite bonus follows on its own.
+    let bought = recorded
+        .referral
+        .map_or(recorded.balance, |bonus| recorded.balance - bonus.credits);
+    let balance = credits(lang, bought);
     if recorded.credited_now {
         metrics::counter!("neurocards_payments_total").increment(1);
         metrics::counter!("neurocards_stars_total").increment(u64::try_from(stars).unwrap_or(0));
@@ -196,7 +200,44 @@ pub async fn on_successful_payment(
     } else {
         text(lang, "buy.already_credited", &[("balance", &balance)])
     };
-    say(&bot, &ctx, chat, &reply).await
+    say(&bot, &ctx, chat, &reply).await?;
+    if let Some(bonus) = recorded.referral {
+        tell_referral_bonus(&bot, &ctx, chat, lang, bonus).await?;
+    }
+    Ok(())
+}
+
+/// The invite bonus a first payment brought, told to both sides, each in their language.
+async fn tell_referral_bonus(
+    bot: &TgBot,
+    ctx: &Ctx,
+    chat: ChatId,
+    lang: Lang,
+    bonus: crate::store::ReferralBonus,
+) -> HandlerResult {
+    tracing::info!(inviter = %bonus.inviter, credits = bonus.credits, "the referral bonus went to both sides");
+    let invited = text(
+        lang,
+        "invite.rewarded",
+        &[
+            ("bonus", &credits(lang, bonus.credits)),
+            ("balance", &credits(lang, bonus.balance)),
+        ],
+    );
+    say(bot, ctx, chat, &invited).await?;
+    let inviter_lang = match ctx.store.user(bonus.inviter).await? {
+        Some(user) => Lang::from_code(&user.language),
+        None => Lang::Ru,
+    };
+    let inviter = text(
+        inviter_lang,
+        "invite.friend_paid",
+        &[
+            ("bonus", &credits(inviter_lang, bonus.credits)),
+            ("balance", &credits(inviter_lang, bonus.inviter_balance)),
+        ],
+    );
+    say(bot, ctx, ChatId(bonus.inviter.0), &inviter).await
 }
 
 /// Telegram refunded a payment (through `refundStarPayment` or on its own): take the

@@ -509,3 +509,50 @@ pub async fn redeem_promo(turn: &Turn, args: &str) -> HandlerResult {
     };
     turn.say(&reply).await
 }
+
+/// `/start ref_…`: a user who has paid nothing yet is bound to the inviter the link names
+/// (never to themselves, never a second time) and told about the bonus to come.
+pub async fn arrived_by_invite(turn: &Turn, parameter: &str) -> HandlerResult {
+    let Some(inviter) = crate::domain::referral::inviter_of(parameter) else {
+        return Ok(());
+    };
+    let bonus = turn.ctx.store.options().referral_bonus;
+    if bonus <= 0
+        || !turn
+            .ctx
+            .store
+            .bind_referrer(turn.user_id(), inviter)
+            .await?
+    {
+        return Ok(());
+    }
+    tracing::info!(user = turn.user, inviter = %inviter, "a user arrived by an invite link");
+    turn.say(&turn.text("invite.arrived", &[("bonus", &credits(turn.lang, bonus))]))
+        .await
+}
+
+/// `/invite`: the user's link and how many friends came and paid.
+pub async fn show_invite(turn: &Turn) -> HandlerResult {
+    let stats = turn.ctx.store.referral_stats(turn.user_id()).await?;
+    let link = format!(
+        "https://t.me/{}?start={}",
+        turn.ctx.bot_username,
+        crate::domain::referral::invite_parameter(turn.user_id())
+    );
+    let bonus = turn.ctx.store.options().referral_bonus;
+    let key = if bonus > 0 {
+        "invite.text"
+    } else {
+        "invite.text_no_bonus"
+    };
+    turn.say(&turn.text(
+        key,
+        &[
+            ("link", &link),
+            ("bonus", &credits(turn.lang, bonus)),
+            ("invited", &stats.invited),
+            ("paying", &stats.paying),
+        ],
+    ))
+    .await
+}

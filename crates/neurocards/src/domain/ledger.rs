@@ -17,16 +17,20 @@ pub enum LedgerKind {
     PaymentRefund,
     /// A promo code redeemed; once per code and user.
     Promo,
+    /// The invite bonus, to the inviter and to the invited user, on the invited user's
+    /// first payment; once per invited user.
+    Referral,
 }
 
 impl LedgerKind {
-    pub const ALL: [LedgerKind; 6] = [
+    pub const ALL: [LedgerKind; 7] = [
         LedgerKind::Grant,
         LedgerKind::Purchase,
         LedgerKind::Order,
         LedgerKind::Refund,
         LedgerKind::PaymentRefund,
         LedgerKind::Promo,
+        LedgerKind::Referral,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +41,7 @@ impl LedgerKind {
             LedgerKind::Refund => "refund",
             LedgerKind::PaymentRefund => "payment_refund",
             LedgerKind::Promo => "promo",
+            LedgerKind::Referral => "referral",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod job_status;
 pub mod lang;
 pub mod ledger;
 pub mod pricing;
+pub mod referral;
 pub mod retry;
 
 pub use error_class::ErrorClass;

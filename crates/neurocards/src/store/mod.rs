@@ -17,6 +17,7 @@ mod operator;
 mod orders;
 mod payments;
 mod promo;
+mod referrals;
 mod stats;
 mod transfer;
 mod users;
@@ -42,6 +43,7 @@ pub use operator::{OrderLine, Requeue};
 pub use orders::{NewOrder, OrderSummary, PlacedOrder, Resend};
 pub use payments::{NewPayment, Payment, PaymentCredit, PaymentRefund, PaymentTotals};
 pub use promo::{PromoCode, Redemption};
+pub use referrals::{ReferralBonus, ReferralStats};
 pub use stats::{Breach, QueueStats, WorkerStats};
 pub use transfer::{TransferReport, COPIED_TABLES, SKIPPED_TABLES};
 pub use users::{LedgerEntry, User};
@@ -68,6 +70,9 @@ pub struct StoreOptions {
     pub worker_dead_after: Duration,
     /// Connections this process opens to PostgreSQL at most (SQLite uses 4).
     pub max_connections: u32,
+    /// Credits the inviter and the invited user each get when the invited user's first
+    /// payment lands (`REFERRAL_BONUS`; 0: none).
+    pub referral_bonus: i64,
 }
 
 #[derive(Clone)]

@@ -39,6 +39,8 @@ pub struct PaymentCredit {
     /// False when the charge was already recorded: nothing was credited this time.
     pub credited_now: bool,
     pub balance: i64,
+    /// This was the first payment of a user someone invited: both got the bonus now.
+    pub referral: Option<super::ReferralBonus>,
 }
 
 /// The outcome of recording a refund.
@@ -98,6 +100,7 @@ impl Store {
             return Ok(PaymentCredit {
                 credited_now: false,
                 balance: self.balance(payment.user).await?,
+                referral: None,
             });
         }
         let refs = LedgerRefs {
@@ -115,10 +118,19 @@ impl Store {
             now,
         )
         .await?;
+        let referral = super::referrals::reward_first_payment(
+            &mut tx,
+            payment,
+            self.options.referral_bonus,
+            now,
+        )
+        .await?;
+        let balance = referral.map_or(balance, |bonus| bonus.balance);
         tx.commit().await.context(CONTEXT)?;
         Ok(PaymentCredit {
             credited_now: true,
             balance,
+            referral,
         })
     }
 

@@ -8,6 +8,7 @@ mod language;
 mod models;
 mod payments;
 mod promo;
+mod referrals;
 pub mod rig;
 mod unconfirmed;
 mod webhook;
