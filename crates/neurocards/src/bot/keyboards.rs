@@ -29,21 +29,29 @@ pub fn main_menu(lang: Lang) -> InlineKeyboardMarkup {
     ])
 }
 
-/// "My videos": one button per order to send its videos again, then the way to older and
-/// newer orders.
+/// "My videos": per order, a button to send its videos again (when it has any) and one to
+/// repeat it; then the way to older and newer orders.
 pub fn history(
     lang: Lang,
-    orders: &[(crate::domain::OrderId, String)],
+    orders: &[(crate::domain::OrderId, Option<String>)],
     newer: Option<i64>,
     older: Option<i64>,
 ) -> InlineKeyboardMarkup {
     let mut rows: Vec<Vec<InlineKeyboardButton>> = orders
         .iter()
-        .map(|(order, label)| {
-            vec![InlineKeyboardButton::callback(
-                label.clone(),
-                Callback::OpenOrder(*order).encode(),
-            )]
+        .map(|(order, open)| {
+            let mut row = Vec::new();
+            if let Some(label) = open {
+                row.push(InlineKeyboardButton::callback(
+                    label.clone(),
+                    Callback::OpenOrder(*order).encode(),
+                ));
+            }
+            row.push(InlineKeyboardButton::callback(
+                text(lang, "history.repeat", &[("id", order)]),
+                Callback::Repeat(*order).encode(),
+            ));
+            row
         })
         .collect();
     let mut paging = Vec::new();
@@ -57,6 +65,18 @@ pub fn history(
         rows.push(paging);
     }
     InlineKeyboardMarkup::new(rows)
+}
+
+/// "Repeat": one button that places the order, through the count step.
+pub fn confirm_repeat(lang: Lang, nonce: &str, count: i64, cost: i64) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback(
+        text(lang, "repeat.confirm", &[("cost", &credits(lang, cost))]),
+        Callback::Count {
+            nonce: nonce.to_owned(),
+            count,
+        }
+        .encode(),
+    )]])
 }
 
 /// Each language named in itself.

@@ -439,10 +439,9 @@ pub async fn show_history(turn: &Turn, offset: i64) -> HandlerResult {
                 ("status", &status),
             ],
         ));
-        if order.delivered > 0 {
-            let label = turn.text("history.open", &[("id", &order.id), ("date", &date)]);
-            buttons.push((order.id, label));
-        }
+        let open = (order.delivered > 0)
+            .then(|| turn.text("history.open", &[("id", &order.id), ("date", &date)]));
+        buttons.push((order.id, open));
     }
     let newer = (offset > 0).then(|| (offset - HISTORY_PAGE).max(0));
     let older = more.then_some(offset + HISTORY_PAGE);
@@ -555,4 +554,63 @@ pub async fn show_invite(turn: &Turn) -> HandlerResult {
         ],
     ))
     .await
+}
+
+/// "Repeat": the same photo, template or prompt, model, option and count, shown with
+/// today's price; one press on the confirm button places it, through the count step's own
+/// path (its nonce makes the order's key: a double press places one order).
+pub async fn ask_repeat(
+    turn: &Turn,
+    order: crate::domain::OrderId,
+) -> Result<bool, super::HandlerError> {
+    let Some(source) = turn.ctx.store.repeat_source(order, turn.user_id()).await? else {
+        return Ok(false);
+    };
+    let unavailable = turn.ctx.store.unavailable_models().await?;
+    let offered = choices(
+        &turn.ctx,
+        source.template.as_deref(),
+        &source.prompt,
+        &unavailable,
+    )
+    .into_iter()
+    .find(|choice| choice.model.id == source.model && choice.option.id == source.option);
+    let Some(choice) = offered else {
+        turn.say(&turn.text("repeat.gone", &[])).await?;
+        return Ok(true);
+    };
+    let unit = choice.option.price;
+    let cost = order_cost(unit, source.count).unwrap_or(i64::MAX);
+    let title = template_title(&turn.ctx, source.template.as_deref(), turn.lang);
+    let balance = turn.balance().await?;
+    let question = turn.text(
+        "repeat.ask",
+        &[
+            ("order", &order),
+            ("videos", &videos(turn.lang, source.count)),
+            ("template", &title),
+            ("model", &choice.option.title(turn.lang)),
+            ("cost", &credits(turn.lang, cost)),
+            ("balance", &credits(turn.lang, balance)),
+        ],
+    );
+    let nonce = new_nonce();
+    let keyboard = keyboards::confirm_repeat(turn.lang, &nonce, source.count, cost);
+    let mut state = State::ChoosingCount {
+        photo: source.photo,
+        template: source.template,
+        prompt: source.prompt,
+        nonce,
+        message_id: None,
+        model: source.model,
+        option: source.option,
+    };
+    turn.go(state.clone()).await?;
+    if let Some(sent) = turn.say_with(&question, keyboard).await? {
+        if let State::ChoosingCount { message_id, .. } = &mut state {
+            *message_id = Some(sent.id.0);
+        }
+        turn.go(state).await?;
+    }
+    Ok(true)
 }

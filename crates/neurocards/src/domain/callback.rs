@@ -55,6 +55,8 @@ pub enum Callback {
     HistoryPage(i64),
     /// An order opened from "My videos": its videos are sent again.
     OpenOrder(OrderId),
+    /// "Repeat" under a summary or in "My videos": the same order again, after its price.
+    Repeat(OrderId),
 }
 
 impl Callback {
@@ -80,6 +82,7 @@ impl Callback {
             Callback::Language(lang) => format!("lang:{}", lang.code()),
             Callback::HistoryPage(offset) => format!("h:{offset}"),
             Callback::OpenOrder(order) => format!("ho:{order}"),
+            Callback::Repeat(order) => format!("rp:{order}"),
         }
     }
 
@@ -97,6 +100,7 @@ impl Callback {
             ["h", "0"] => Some(Callback::HistoryPage(0)),
             ["h", offset] => canonical_id(offset).map(Callback::HistoryPage),
             ["ho", id] => canonical_id(id).map(|id| Callback::OpenOrder(OrderId(id))),
+            ["rp", id] => canonical_id(id).map(|id| Callback::Repeat(OrderId(id))),
             ["menu"] => Some(Callback::MainMenu),
             ["more", id] => canonical_id(id).map(|id| Callback::MakeMore(OrderId(id))),
             ["again", id] => canonical_id(id).map(|id| Callback::SendAgain(JobId(id))),
@@ -187,6 +191,7 @@ mod tests {
             Callback::HistoryPage(0),
             Callback::HistoryPage(i64::MAX),
             Callback::OpenOrder(OrderId(i64::MAX)),
+            Callback::Repeat(OrderId(i64::MAX)),
             Callback::Template {
                 nonce: nonce.clone(),
                 id: "x".repeat(24),

@@ -29,6 +29,17 @@ pub struct OrderLine {
     pub model: Option<String>,
 }
 
+/// An order as "Repeat" places it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepeatSource {
+    pub photo: String,
+    pub template: Option<String>,
+    pub prompt: String,
+    pub model: String,
+    pub option: String,
+    pub count: i64,
+}
+
 impl Store {
     /// Hands a job back to the queue now, whoever holds it: only a queued job (its task not
     /// created yet) or a generating one whose task id is stored (it is followed, not made
@@ -116,6 +127,44 @@ impl Store {
                 },
             )
             .collect())
+    }
+
+    /// What "Repeat" needs of the user's order; `None` when it is not theirs (or was placed
+    /// before orders recorded their model).
+    pub async fn repeat_source(
+        &self,
+        order: OrderId,
+        user: UserId,
+    ) -> Result<Option<RepeatSource>, StoreError> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT photo_file_id, template_id, prompt, model, model_option, video_count
+             FROM orders WHERE id = $1 AND user_id = $2",
+        )
+        .bind(order.0)
+        .bind(user.0)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading an order to repeat")?;
+        Ok(
+            row.and_then(|(photo, template, prompt, model, option, count)| {
+                Some(RepeatSource {
+                    photo,
+                    template,
+                    prompt,
+                    model: model?,
+                    option: option?,
+                    count,
+                })
+            }),
+        )
     }
 
     /// The delivered videos of the user's order, in order, to send again (by Telegram's

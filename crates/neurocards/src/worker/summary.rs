@@ -44,6 +44,10 @@ impl Worker {
                 Callback::MakeMore(order).encode(),
             ),
             InlineKeyboardButton::callback(
+                texts::text(lang, "button.repeat", &[]),
+                Callback::Repeat(order).encode(),
+            ),
+            InlineKeyboardButton::callback(
                 texts::text(lang, "button.main_menu", &[]),
                 Callback::MainMenu.encode(),
             ),

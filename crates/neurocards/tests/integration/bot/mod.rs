@@ -9,6 +9,7 @@ mod models;
 mod payments;
 mod promo;
 mod referrals;
+mod repeat;
 pub mod rig;
 mod unconfirmed;
 mod webhook;
