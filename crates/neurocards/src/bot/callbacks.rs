@@ -111,6 +111,7 @@ async fn handle(
         Callback::Language(chosen) => steps::choose_language(turn, chosen).await?,
         Callback::Menu(MenuItem::History) => steps::show_history(turn, 0).await?,
         Callback::HistoryPage(offset) => steps::show_history(turn, offset).await?,
+        Callback::CancelOrder(order) => steps::cancel_order(turn, order).await?,
         Callback::Repeat(order) => {
             if !steps::ask_repeat(turn, order).await? {
                 return Ok(Pressed::Stale);

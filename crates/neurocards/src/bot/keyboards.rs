@@ -67,6 +67,15 @@ pub fn history(
     InlineKeyboardMarkup::new(rows)
 }
 
+/// Under "order accepted": cancel the videos that have not reached KIE yet.
+pub fn cancel_order(lang: Lang, order: crate::domain::OrderId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![vec![button(
+        lang,
+        "button.cancel_order",
+        Callback::CancelOrder(order),
+    )]])
+}
+
 /// "Repeat": one button that places the order, through the count step.
 pub fn confirm_repeat(lang: Lang, nonce: &str, count: i64, cost: i64) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback(

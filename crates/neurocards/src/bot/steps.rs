@@ -314,7 +314,8 @@ pub async fn place(turn: &Turn, order: Order) -> HandlerResult {
                         ("ahead", &ahead),
                     ],
                 );
-                turn.say(&accepted).await?;
+                turn.say_with(&accepted, keyboards::cancel_order(lang, placed.order_id))
+                    .await?;
             }
             Ok(())
         }
@@ -613,4 +614,28 @@ pub async fn ask_repeat(
         turn.go(state).await?;
     }
     Ok(true)
+}
+
+/// "Cancel" under "order accepted": the videos not yet at KIE are cancelled and refunded at
+/// once; those already being made go on and arrive.
+pub async fn cancel_order(
+    turn: &Turn,
+    order: crate::domain::OrderId,
+) -> Result<(), super::HandlerError> {
+    let cancelled = turn.ctx.store.cancel_pending(order, turn.user_id()).await?;
+    let reply = if cancelled.seqs.is_empty() {
+        turn.text("cancel.nothing", &[])
+    } else {
+        tracing::info!(order = %order, videos = cancelled.seqs.len(), "videos cancelled by the user");
+        let count = i64::try_from(cancelled.seqs.len()).unwrap_or(i64::MAX);
+        turn.text(
+            "cancel.videos",
+            &[
+                ("videos", &videos(turn.lang, count)),
+                ("credits", &credits(turn.lang, cancelled.credits)),
+                ("balance", &credits(turn.lang, cancelled.balance)),
+            ],
+        )
+    };
+    turn.say(&reply).await
 }

@@ -57,6 +57,8 @@ pub enum Callback {
     OpenOrder(OrderId),
     /// "Repeat" under a summary or in "My videos": the same order again, after its price.
     Repeat(OrderId),
+    /// "Cancel" under "order accepted": the videos that have not reached KIE yet.
+    CancelOrder(OrderId),
 }
 
 impl Callback {
@@ -83,6 +85,7 @@ impl Callback {
             Callback::HistoryPage(offset) => format!("h:{offset}"),
             Callback::OpenOrder(order) => format!("ho:{order}"),
             Callback::Repeat(order) => format!("rp:{order}"),
+            Callback::CancelOrder(order) => format!("cx:{order}"),
         }
     }
 
@@ -101,6 +104,7 @@ impl Callback {
             ["h", offset] => canonical_id(offset).map(Callback::HistoryPage),
             ["ho", id] => canonical_id(id).map(|id| Callback::OpenOrder(OrderId(id))),
             ["rp", id] => canonical_id(id).map(|id| Callback::Repeat(OrderId(id))),
+            ["cx", id] => canonical_id(id).map(|id| Callback::CancelOrder(OrderId(id))),
             ["menu"] => Some(Callback::MainMenu),
             ["more", id] => canonical_id(id).map(|id| Callback::MakeMore(OrderId(id))),
             ["again", id] => canonical_id(id).map(|id| Callback::SendAgain(JobId(id))),
@@ -192,6 +196,7 @@ mod tests {
             Callback::HistoryPage(i64::MAX),
             Callback::OpenOrder(OrderId(i64::MAX)),
             Callback::Repeat(OrderId(i64::MAX)),
+            Callback::CancelOrder(OrderId(i64::MAX)),
             Callback::Template {
                 nonce: nonce.clone(),
                 id: "x".repeat(24),

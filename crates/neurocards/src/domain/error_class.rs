@@ -19,16 +19,19 @@ pub enum ErrorClass {
     /// KIE has retired or switched off the model ("temporarily paused", "page does not
     /// exist"): no key or retry helps; the model leaves the offer and operators are told.
     ModelUnavailable,
+    /// The user cancelled the video before it reached the provider.
+    Cancelled,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 6] = [
+    pub const ALL: [ErrorClass; 7] = [
         ErrorClass::UserViolation,
         ErrorClass::Billing,
         ErrorClass::RateLimit,
         ErrorClass::Temporary,
         ErrorClass::Unknown,
         ErrorClass::ModelUnavailable,
+        ErrorClass::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl ErrorClass {
             ErrorClass::Temporary => "TEMPORARY",
             ErrorClass::Unknown => "UNKNOWN",
             ErrorClass::ModelUnavailable => "MODEL_UNAVAILABLE",
+            ErrorClass::Cancelled => "CANCELLED",
         }
     }
 }

@@ -79,9 +79,10 @@ pub fn decide(
         delay: backoff(policy.base_delay, failed_before, jitter),
     };
     match verdict.class {
-        ErrorClass::UserViolation | ErrorClass::Unknown | ErrorClass::ModelUnavailable => {
-            Decision::Refund
-        }
+        ErrorClass::UserViolation
+        | ErrorClass::Unknown
+        | ErrorClass::ModelUnavailable
+        | ErrorClass::Cancelled => Decision::Refund,
         ErrorClass::Billing if verdict.model_unavailable || !another_key_available => {
             Decision::Refund
         }

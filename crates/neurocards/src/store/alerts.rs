@@ -8,7 +8,7 @@ use crate::clock::millis_of;
 use crate::domain::ErrorClass;
 
 /// Videos finished since some time, and how many of them failed for a reason that is not
-/// the user's (a photo or prompt the provider refused is the user's).
+/// the user's (a photo or prompt the provider refused, or a video the user cancelled, is).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecentOutcomes {
     pub finished: i64,
@@ -82,11 +82,12 @@ impl Store {
         let since = self.now().saturating_sub(millis_of(window));
         let (finished, failed): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*),
-                    COALESCE(SUM(CASE WHEN status = 'failed' AND COALESCE(error_class, '') <> $2 THEN 1 ELSE 0 END), 0)
+                    COALESCE(SUM(CASE WHEN status = 'failed' AND COALESCE(error_class, '') NOT IN ($2, $3) THEN 1 ELSE 0 END), 0)
              FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= $1",
         )
         .bind(since)
         .bind(ErrorClass::UserViolation.as_str())
+        .bind(ErrorClass::Cancelled.as_str())
         .fetch_one(&self.pool)
         .await
         .context("counting the videos finished lately")?;

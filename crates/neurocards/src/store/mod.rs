@@ -39,7 +39,7 @@ pub use inbox::InboxUpdate;
 pub use jobs::{ClaimedJob, Delivery, JobDetails, Lease, Refund};
 pub use keys::{CreateSlot, KeyHealth, KeyState};
 pub use models::ModelState;
-pub use operator::{OrderLine, RepeatSource, Requeue};
+pub use operator::{Cancelled, OrderLine, RepeatSource, Requeue};
 pub use orders::{NewOrder, OrderSummary, PlacedOrder, Resend};
 pub use payments::{NewPayment, Payment, PaymentCredit, PaymentRefund, PaymentTotals};
 pub use promo::{PromoCode, Redemption};

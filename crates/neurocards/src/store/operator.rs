@@ -1,9 +1,10 @@
 //! A job handed back to the queue by hand (`admin requeue`), and a user's orders at a glance
 //! (`admin user`, and the user's own "My videos").
 
+use super::users::{apply_credit, LedgerRefs};
 use super::{ResultExt, Store, StoreError};
 use crate::clock::Millis;
-use crate::domain::{JobId, JobStatus, OrderId, UserId};
+use crate::domain::{ErrorClass, JobId, JobStatus, LedgerKind, OrderId, UserId};
 
 /// What `admin requeue` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,15 @@ pub struct OrderLine {
     pub prompt: String,
     /// The catalogue's id of the model (orders placed before models were recorded: none).
     pub model: Option<String>,
+}
+
+/// What "Cancel" did: the videos that had not reached KIE, now refunded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancelled {
+    /// The cancelled videos' numbers in the order.
+    pub seqs: Vec<i64>,
+    pub credits: i64,
+    pub balance: i64,
 }
 
 /// An order as "Repeat" places it again.
@@ -127,6 +137,77 @@ impl Store {
                 },
             )
             .collect())
+    }
+
+    /// Cancels the videos of the user's order that have not reached KIE (queued, no
+    /// createTask begun), whoever holds them, and refunds each at once, in one transaction.
+    /// A worker holding one finds its lease gone at its next step and leaves it; the videos
+    /// already at KIE go on and are delivered.
+    pub async fn cancel_pending(
+        &self,
+        order: OrderId,
+        user: UserId,
+    ) -> Result<Cancelled, StoreError> {
+        const CONTEXT: &str = "cancelling videos";
+        let now = self.now();
+        let mut tx = self.begin_write(CONTEXT).await?;
+        let pending: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT j.id, j.seq, o.unit_price FROM jobs j JOIN orders o ON o.id = j.order_id
+             WHERE j.order_id = $1 AND o.user_id = $2
+               AND j.status = 'queued' AND j.submit_started_at IS NULL
+             ORDER BY j.seq",
+        )
+        .bind(order.0)
+        .bind(user.0)
+        .fetch_all(&mut *tx)
+        .await
+        .context(CONTEXT)?;
+        let mut cancelled = Cancelled {
+            seqs: Vec::new(),
+            credits: 0,
+            balance: 0,
+        };
+        for (job, seq, price) in pending {
+            // Conditional again under the write lock: a worker may have begun it since.
+            let taken = sqlx::query(
+                "UPDATE jobs SET status = 'failed', error_class = $2, error_message = $3,
+                        locked_by = NULL, attempt_token = NULL, updated_at = $4, finished_at = $4
+                 WHERE id = $1 AND status = 'queued' AND submit_started_at IS NULL",
+            )
+            .bind(job)
+            .bind(ErrorClass::Cancelled.as_str())
+            .bind("cancelled by the user")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context(CONTEXT)?
+            .rows_affected();
+            if taken == 0 {
+                continue;
+            }
+            let refs = LedgerRefs {
+                order_id: Some(order),
+                job_id: Some(JobId(job)),
+                payment_id: None,
+            };
+            cancelled.balance = apply_credit(
+                &mut tx,
+                user,
+                price,
+                LedgerKind::Refund,
+                Some(ErrorClass::Cancelled.as_str()),
+                refs,
+                now,
+            )
+            .await?;
+            cancelled.seqs.push(seq);
+            cancelled.credits += price;
+        }
+        tx.commit().await.context(CONTEXT)?;
+        if cancelled.seqs.is_empty() {
+            cancelled.balance = self.balance(user).await?;
+        }
+        Ok(cancelled)
     }
 
     /// What "Repeat" needs of the user's order; `None` when it is not theirs (or was placed

@@ -8,6 +8,7 @@ use crate::harness::{assert_invariants_hold, place, user_with, worker, TestDb};
 crate::both_engines!(
     a_job_is_requeued_only_where_that_cannot_make_a_second_task_or_a_second_video,
     a_users_orders_are_listed_newest_first_with_their_videos,
+    cancel_refunds_exactly_the_videos_not_yet_at_kie,
 );
 
 async fn a_job_is_requeued_only_where_that_cannot_make_a_second_task_or_a_second_video(
@@ -127,4 +128,45 @@ async fn a_users_orders_are_listed_newest_first_with_their_videos(engine: Engine
     );
     let user = db.store.user(user).await.unwrap().unwrap();
     assert_eq!(user.unreachable_at, None);
+}
+
+async fn cancel_refunds_exactly_the_videos_not_yet_at_kie(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let user = user_with(&db.store, 1, 4).await;
+    let placed = place(&db.store, user, 4).await;
+    let w = worker(&db.store, "w").await;
+    let jobs = db.store.claim_jobs(&w, 2).await.unwrap();
+    // The first is at KIE; the second is held but its createTask has not begun.
+    db.store.mark_submit_started(&jobs[0].lease).await.unwrap();
+
+    let stranger = user_with(&db.store, 2, 0).await;
+    let none = db
+        .store
+        .cancel_pending(placed.order_id, stranger)
+        .await
+        .unwrap();
+    assert!(none.seqs.is_empty(), "not theirs");
+
+    let cancelled = db
+        .store
+        .cancel_pending(placed.order_id, user)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.seqs, [2, 3, 4]);
+    assert_eq!((cancelled.credits, cancelled.balance), (3, 3));
+    // The holder of the second finds its lease gone before it could create a task.
+    let late = db.store.mark_submit_started(&jobs[1].lease).await;
+    assert!(matches!(late, Err(StoreError::StaleLease(_))), "{late:?}");
+    // Cancelling again cancels nothing more.
+    let again = db
+        .store
+        .cancel_pending(placed.order_id, user)
+        .await
+        .unwrap();
+    assert!(again.seqs.is_empty());
+    assert_eq!(again.balance, 3);
+    let details = db.store.job(placed.job_ids[3]).await.unwrap().unwrap();
+    assert_eq!(details.status, JobStatus::Failed);
+    assert_eq!(details.error_class, Some(ErrorClass::Cancelled));
+    assert_invariants_hold(&db.store).await;
 }
