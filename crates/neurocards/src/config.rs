@@ -135,6 +135,8 @@ pub struct Config {
     pub alert_every: Duration,
     /// The admins are told when the oldest queued job has waited longer than this.
     pub queue_alert_age: Duration,
+    /// How often at most an order's "order accepted" message is edited to show its progress.
+    pub progress_every: Duration,
     /// The admins are told when a KIE account has fewer credits (0: never).
     pub kie_low_credits: i64,
     /// How often each worker process reads its KIE accounts' credits.
@@ -361,6 +363,7 @@ impl Config {
             reconcile_every: vars.duration("RECONCILE_EVERY", Duration::from_secs(3600))?,
             alert_every: vars.duration("ALERT_EVERY", Duration::from_secs(15 * 60))?,
             queue_alert_age: vars.duration("QUEUE_ALERT_AGE", Duration::from_secs(10 * 60))?,
+            progress_every: vars.duration("PROGRESS_EVERY", Duration::from_secs(10))?,
             kie_low_credits: vars.parse(
                 "KIE_LOW_CREDITS",
                 500,

@@ -373,6 +373,7 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
         alert_every: config.alert_every,
         queue_alert_age: config.queue_alert_age,
         low_credits: config.kie_low_credits,
+        progress_every: config.progress_every,
         credit_check_every: config.kie_credit_check_every,
         failure_alert_percent: config.failure_alert_percent,
     }

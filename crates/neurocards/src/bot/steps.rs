@@ -314,8 +314,15 @@ pub async fn place(turn: &Turn, order: Order) -> HandlerResult {
                         ("ahead", &ahead),
                     ],
                 );
-                turn.say_with(&accepted, keyboards::cancel_order(lang, placed.order_id))
+                let sent = turn
+                    .say_with(&accepted, keyboards::cancel_order(lang, placed.order_id))
                     .await?;
+                if let Some(sent) = sent {
+                    // The workers edit it as the order moves.
+                    ctx.store
+                        .set_accepted_message(placed.order_id, i64::from(sent.id.0))
+                        .await?;
+                }
             }
             Ok(())
         }

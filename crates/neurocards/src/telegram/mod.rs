@@ -213,6 +213,29 @@ impl Telegram {
             .observed(self, "sendMessage")
     }
 
+    /// Replaces a message's text and buttons (none: removed). A text that did not change
+    /// is not an error.
+    pub async fn edit_text(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        text: &str,
+        buttons: Option<InlineKeyboardMarkup>,
+    ) -> Result<(), TelegramError> {
+        self.bulk_turn(chat_id).await;
+        let message = teloxide::types::MessageId(i32::try_from(message_id).unwrap_or(i32::MAX));
+        let request = self.bot.edit_message_text(ChatId(chat_id), message, text);
+        let edited = request
+            .reply_markup(
+                buttons.unwrap_or_else(|| InlineKeyboardMarkup::new(Vec::<Vec<_>>::new())),
+            )
+            .await;
+        match edited {
+            Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
+            other => other.map(|_| ()).observed(self, "editMessageText"),
+        }
+    }
+
     /// One page of the bot's Star transactions, newest first: payments in and refunds out.
     pub async fn star_transactions(
         &self,

@@ -12,6 +12,7 @@ mod liveness;
 mod persist;
 mod photos;
 pub mod polling;
+mod progress;
 mod summary;
 pub mod wakeups;
 
@@ -69,6 +70,8 @@ pub struct WorkerSettings {
     pub alert_every: Duration,
     /// The admins are told when the oldest queued job waits longer (`QUEUE_ALERT_AGE`).
     pub queue_alert_age: Duration,
+    /// An order's "order accepted" message is edited at most this often (`PROGRESS_EVERY`).
+    pub progress_every: Duration,
     /// The admins are told when a KIE account has fewer credits (`KIE_LOW_CREDITS`, 0: off);
     /// a key taken out for want of credits comes back once its account has this many.
     pub low_credits: i64,
@@ -265,6 +268,7 @@ impl Worker {
         }
         self.release_orphans().await;
         self.sweep_summaries().await;
+        self.show_progress().await;
     }
 
     pub(crate) fn now(&self) -> i64 {

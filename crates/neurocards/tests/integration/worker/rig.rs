@@ -50,6 +50,7 @@ pub fn fast_config() -> Config {
         ("KIE_STATUS_PER_SECOND", "6"),
         ("KIE_TIMEOUT", "2s"),
         ("HEARTBEAT_EVERY", "200ms"),
+        ("PROGRESS_EVERY", "1s"),
         ("QUEUE_CHECK_EVERY", "50ms"),
         ("SHUTDOWN_GRACE", "5s"),
         ("DELIVERY_PATIENCE", "30s"),
