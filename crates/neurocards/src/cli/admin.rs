@@ -59,6 +59,13 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: Option<super::payments::PaymentsAction>,
     },
+    /// Broadcasts: `create --text FILE [--segment all|paid|active-7d|with-balance]
+    /// [--button TEXT=URL]` (a draft, tried on the admins), `start <ID>`, `cancel <ID>`,
+    /// `status <ID>`.
+    Broadcast {
+        #[command(subcommand)]
+        action: super::broadcast::BroadcastAction,
+    },
     /// Promo codes: `create <CODE> <CREDITS> [--uses N] [--expires DATE]`, `list`,
     /// `disable <CODE>`. Users enter them with /promo CODE.
     Promo {
@@ -293,7 +300,9 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
             anyhow::bail!("`admin models` needs the model catalogue: the command line passes it")
         }
         AdminCommand::Payments { action: None } => super::payments::list(store).await,
-        AdminCommand::Payments { action: Some(_) } | AdminCommand::RefundPayment { .. } => {
+        AdminCommand::Payments { action: Some(_) }
+        | AdminCommand::RefundPayment { .. }
+        | AdminCommand::Broadcast { .. } => {
             anyhow::bail!("this command needs Telegram: the command line passes it")
         }
         AdminCommand::Keys {

@@ -1,6 +1,7 @@
 //! The command line: `neurocards migrate`, `neurocards admin …`.
 
 pub mod admin;
+pub mod broadcast;
 mod demo;
 pub mod payments;
 mod signal;
@@ -92,6 +93,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(admin::AdminCommand::Payments {
             action: Some(payments::PaymentsAction::Reconcile),
         }) => payments::reconcile(&crate::app::billing(&config, store.clone())?).await,
+        Command::Admin(admin::AdminCommand::Broadcast { action }) => {
+            broadcast::run(&config, &store, action).await
+        }
         Command::Admin(admin::AdminCommand::RefundPayment { charge_id, force }) => {
             let billing = crate::app::billing(&config, store.clone())?;
             payments::refund(&billing, &charge_id, force).await

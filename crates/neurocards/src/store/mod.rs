@@ -7,6 +7,7 @@
 
 mod alerts;
 mod bot;
+mod broadcasts;
 mod dialogs;
 mod error;
 mod inbox;
@@ -35,6 +36,7 @@ use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::DatabaseUrl;
 
 pub use alerts::RecentOutcomes;
+pub use broadcasts::{Broadcast, BroadcastStatus, Segment};
 pub use error::StoreError;
 pub use inbox::InboxUpdate;
 pub use jobs::{ClaimedJob, Delivery, JobDetails, Lease, Refund};

@@ -24,6 +24,8 @@ pub const COPIED_TABLES: &[&str] = &[
     "telegram_inbox",
     "promo_codes",
     "promo_redemptions",
+    "broadcasts",
+    "broadcast_recipients",
 ];
 
 /// Not copied: what the running processes rebuild (worker registrations, the KIE create

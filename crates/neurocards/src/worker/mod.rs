@@ -6,6 +6,7 @@
 //! summaries of finished orders whose last worker died first.
 
 mod alerts;
+mod broadcast;
 mod held;
 mod job;
 mod liveness;
@@ -172,6 +173,10 @@ impl Worker {
         let beating = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
             Arc::clone(&self).keep_beating(beating_stop.clone()),
         ));
+        // Broadcasts go out beside the jobs, on a task of their own, stopped with the loop.
+        let broadcasting = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+            Arc::clone(&self).keep_broadcasting(beating_stop.clone()),
+        ));
         let mut jobs = JoinSet::new();
         let mut housekeeping = tokio::time::interval(self.settings.heartbeat_every);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -217,6 +222,7 @@ impl Worker {
         }
         beating_stop.cancel();
         let _ = beating.await;
+        let _ = broadcasting.await;
         let handed_back = self.store.deregister_worker(&self.info.id).await?;
         tracing::info!(worker = %self.info.id, handed_back, "worker stopped");
         Ok(())

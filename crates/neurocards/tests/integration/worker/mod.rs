@@ -1,6 +1,7 @@
 //! The generation worker against both emulators, on both engines.
 
 mod alerts;
+mod broadcast;
 mod callbacks;
 mod classes;
 mod delivery;
