@@ -6,8 +6,9 @@ use super::input::parse_grant;
 use super::reply::say;
 use super::{Ctx, HandlerResult, TgBot};
 use crate::billing::RefundError;
+use crate::domain::callback::Callback;
 use crate::domain::{JobStatus, UserId};
-use crate::store::{KeyState, StoreError};
+use crate::store::{KeyState, Segment, StoreError};
 use crate::texts::{self, text, Lang};
 
 /// `/stats`: the queue, the workers, the last hour, the keys, the money and the invariants,
@@ -189,4 +190,69 @@ pub async fn refund(bot: &TgBot, ctx: &Ctx, chat: ChatId, lang: Lang, args: &str
         Err(err) => text(lang, "admin.refused", &[("reason", &err)]),
     };
     say(bot, ctx, chat, &reply).await
+}
+
+/// `/broadcast [all|paid|active-7d|with-balance] TEXT`: a draft, shown to this admin as the
+/// users will see it, with a button to send it to the segment and one to drop it.
+pub async fn broadcast(
+    bot: &TgBot,
+    ctx: &Ctx,
+    chat: ChatId,
+    lang: Lang,
+    args: &str,
+) -> HandlerResult {
+    let (segment, message) = match args.split_once(char::is_whitespace) {
+        Some((first, rest)) if Segment::parse(first).is_some() => (first, rest.trim()),
+        _ => ("all", args.trim()),
+    };
+    let Some(segment) = Segment::parse(segment) else {
+        return say(bot, ctx, chat, &text(lang, "admin.broadcast_usage", &[])).await;
+    };
+    if message.is_empty() || message.chars().count() > 4096 {
+        return say(bot, ctx, chat, &text(lang, "admin.broadcast_usage", &[])).await;
+    }
+    let id = ctx.store.create_broadcast(message, None, segment).await?;
+    say(bot, ctx, chat, message).await?;
+    let keyboard = teloxide::types::InlineKeyboardMarkup::new(vec![vec![
+        teloxide::types::InlineKeyboardButton::callback(
+            text(
+                lang,
+                "admin.broadcast_send",
+                &[("segment", &segment.as_str())],
+            ),
+            Callback::StartBroadcast(id).encode(),
+        ),
+        teloxide::types::InlineKeyboardButton::callback(
+            text(lang, "admin.broadcast_drop", &[]),
+            Callback::DropBroadcast(id).encode(),
+        ),
+    ]]);
+    let question = text(lang, "admin.broadcast_test", &[("id", &id)]);
+    super::reply::say_with(bot, ctx, chat, &question, keyboard).await?;
+    Ok(())
+}
+
+/// The admin's answer under a broadcast's test.
+pub async fn broadcast_decided(
+    ctx: &Ctx,
+    lang: Lang,
+    id: i64,
+    send: bool,
+) -> Result<String, StoreError> {
+    if send {
+        Ok(match ctx.store.start_broadcast(id).await? {
+            Some(recipients) => text(
+                lang,
+                "admin.broadcast_started",
+                &[("id", &id), ("recipients", &recipients)],
+            ),
+            None => text(lang, "admin.broadcast_not_draft", &[("id", &id)]),
+        })
+    } else {
+        Ok(if ctx.store.cancel_broadcast(id).await? {
+            text(lang, "admin.broadcast_dropped", &[("id", &id)])
+        } else {
+            text(lang, "admin.broadcast_not_draft", &[("id", &id)])
+        })
+    }
 }

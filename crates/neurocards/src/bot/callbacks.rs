@@ -112,6 +112,14 @@ async fn handle(
         Callback::Menu(MenuItem::History) => steps::show_history(turn, 0).await?,
         Callback::HistoryPage(offset) => steps::show_history(turn, offset).await?,
         Callback::CancelOrder(order) => steps::cancel_order(turn, order).await?,
+        Callback::StartBroadcast(id) | Callback::DropBroadcast(id) => {
+            if !ctx.is_admin(user) {
+                return Ok(Pressed::Stale);
+            }
+            let send = matches!(callback, Callback::StartBroadcast(_));
+            let answer = super::admin::broadcast_decided(ctx, lang, id, send).await?;
+            turn.say(&answer).await?;
+        }
         Callback::Repeat(order) => {
             if !steps::ask_repeat(turn, order).await? {
                 return Ok(Pressed::Stale);

@@ -17,6 +17,7 @@ pub enum Command {
     History,
     Promo(String),
     Invite,
+    Broadcast(String),
     Unknown(String),
 }
 
@@ -49,6 +50,7 @@ pub fn parse_command(text: &str, bot_username: &str) -> Option<Command> {
         "history" | "videos" => Command::History,
         "promo" => Command::Promo(args.to_owned()),
         "invite" => Command::Invite,
+        "broadcast" => Command::Broadcast(args.to_owned()),
         other => Command::Unknown(other.to_owned()),
     })
 }

@@ -168,11 +168,16 @@ async fn on_command(turn: &Turn, command: Command) -> HandlerResult {
         Command::Grant(args) if ctx.is_admin(user) => {
             admin::grant(bot, ctx, chat, user, lang, &args).await
         }
+        Command::Broadcast(args) if ctx.is_admin(user) => {
+            admin::broadcast(bot, ctx, chat, lang, &args).await
+        }
         Command::Refund(args) if ctx.is_admin(user) => {
             admin::refund(bot, ctx, chat, lang, &args).await
         }
-        Command::Stats | Command::Grant(_) | Command::Refund(_) | Command::Unknown(_) => {
-            turn.say(&turn.text("hint.unknown_command", &[])).await
-        }
+        Command::Stats
+        | Command::Grant(_)
+        | Command::Refund(_)
+        | Command::Broadcast(_)
+        | Command::Unknown(_) => turn.say(&turn.text("hint.unknown_command", &[])).await,
     }
 }

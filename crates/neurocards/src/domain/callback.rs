@@ -59,6 +59,10 @@ pub enum Callback {
     Repeat(OrderId),
     /// "Cancel" under "order accepted": the videos that have not reached KIE yet.
     CancelOrder(OrderId),
+    /// An admin sends the broadcast whose test they see.
+    StartBroadcast(i64),
+    /// An admin drops the broadcast whose test they see.
+    DropBroadcast(i64),
 }
 
 impl Callback {
@@ -86,6 +90,8 @@ impl Callback {
             Callback::OpenOrder(order) => format!("ho:{order}"),
             Callback::Repeat(order) => format!("rp:{order}"),
             Callback::CancelOrder(order) => format!("cx:{order}"),
+            Callback::StartBroadcast(id) => format!("bs:{id}"),
+            Callback::DropBroadcast(id) => format!("bx:{id}"),
         }
     }
 
@@ -105,6 +111,8 @@ impl Callback {
             ["ho", id] => canonical_id(id).map(|id| Callback::OpenOrder(OrderId(id))),
             ["rp", id] => canonical_id(id).map(|id| Callback::Repeat(OrderId(id))),
             ["cx", id] => canonical_id(id).map(|id| Callback::CancelOrder(OrderId(id))),
+            ["bs", id] => canonical_id(id).map(Callback::StartBroadcast),
+            ["bx", id] => canonical_id(id).map(Callback::DropBroadcast),
             ["menu"] => Some(Callback::MainMenu),
             ["more", id] => canonical_id(id).map(|id| Callback::MakeMore(OrderId(id))),
             ["again", id] => canonical_id(id).map(|id| Callback::SendAgain(JobId(id))),
@@ -197,6 +205,8 @@ mod tests {
             Callback::OpenOrder(OrderId(i64::MAX)),
             Callback::Repeat(OrderId(i64::MAX)),
             Callback::CancelOrder(OrderId(i64::MAX)),
+            Callback::StartBroadcast(i64::MAX),
+            Callback::DropBroadcast(i64::MAX),
             Callback::Template {
                 nonce: nonce.clone(),
                 id: "x".repeat(24),

@@ -2,7 +2,8 @@
 //! recipients 25 at a time (each claimed before its send: a restart never messages anyone
 //! twice), sends at most 25 a second in the bulk lane of the Telegram budget, marks users
 //! who blocked the bot (they are left out of the next broadcast), stops at once when an
-//! admin cancels, and tells the admins how it ended.
+//! admin cancels, keeps a progress message in each admin's chat up to date (every 10 s), and
+//! tells the admins how it ended.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,8 @@ const PER_SECOND: i64 = 25;
 const LOOK_EVERY: Duration = Duration::from_secs(2);
 /// A holder silent this long has died: another worker takes the broadcast over.
 const STALE_AFTER: Duration = Duration::from_secs(60);
+/// How often the progress message in each admin's chat is brought up to date.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 impl Worker {
     pub(super) async fn keep_broadcasting(self: Arc<Self>, stop: CancellationToken) {
@@ -43,9 +46,17 @@ impl Worker {
                 InlineKeyboardButton::url(label.clone(), url),
             ]]))
         });
+        // One message per admin, edited as the broadcast goes: (admin, its language, message).
+        let mut progress = self.start_progress(broadcast.id).await;
+        let mut progress_shown = tokio::time::Instant::now();
         loop {
             if stop.is_cancelled() {
                 return;
+            }
+            if progress_shown.elapsed() >= PROGRESS_EVERY {
+                self.show_broadcast_progress(broadcast.id, &mut progress)
+                    .await;
+                progress_shown = tokio::time::Instant::now();
             }
             let started = tokio::time::Instant::now();
             let users = match self
@@ -60,6 +71,8 @@ impl Worker {
                 }
             };
             if users.is_empty() {
+                self.show_broadcast_progress(broadcast.id, &mut progress)
+                    .await;
                 self.report_broadcast(broadcast.id).await;
                 return;
             }
@@ -97,6 +110,63 @@ impl Worker {
         }
     }
 
+    /// A progress message in each admin's chat.
+    async fn start_progress(&self, id: i64) -> Vec<(i64, crate::texts::Lang, Option<i64>)> {
+        let mut messages = Vec::new();
+        for admin in &self.settings.admin_ids {
+            let lang = self.admin_language(*admin).await;
+            let text = self.progress_text(id, lang).await;
+            let sent = match text {
+                Some(text) => self.telegram.send_text(*admin, &text, None).await.ok(),
+                None => None,
+            };
+            messages.push((*admin, lang, sent));
+        }
+        messages
+    }
+
+    async fn show_broadcast_progress(
+        &self,
+        id: i64,
+        messages: &mut [(i64, crate::texts::Lang, Option<i64>)],
+    ) {
+        for (admin, lang, message) in messages.iter_mut() {
+            let (Some(message_id), Some(text)) = (*message, self.progress_text(id, *lang).await)
+            else {
+                continue;
+            };
+            if let Err(err) = self
+                .telegram
+                .edit_text(*admin, message_id, &text, None)
+                .await
+            {
+                tracing::debug!(admin = *admin, error = %err, "updating a broadcast's progress failed");
+            }
+        }
+    }
+
+    async fn progress_text(&self, id: i64, lang: crate::texts::Lang) -> Option<String> {
+        let status = self.store.broadcast_status(id).await.ok()??;
+        let done = status.recipients - status.pending;
+        Some(crate::texts::text(
+            lang,
+            "broadcast.progress",
+            &[
+                ("id", &id),
+                ("done", &done),
+                ("recipients", &status.recipients),
+                ("blocked", &status.blocked),
+            ],
+        ))
+    }
+
+    async fn admin_language(&self, admin: i64) -> crate::texts::Lang {
+        match self.store.user(crate::domain::UserId(admin)).await {
+            Ok(Some(user)) => crate::texts::Lang::from_code(&user.language),
+            _ => crate::texts::Lang::Ru,
+        }
+    }
+
     /// Tells the admins how a broadcast ended (done or cancelled).
     async fn report_broadcast(&self, id: i64) {
         let status = match self.store.broadcast_status(id).await {
@@ -105,10 +175,7 @@ impl Worker {
         };
         tracing::info!(broadcast = id, state = %status.state, sent = status.sent, blocked = status.blocked, "broadcast ended");
         for admin in &self.settings.admin_ids {
-            let lang = match self.store.user(crate::domain::UserId(*admin)).await {
-                Ok(Some(user)) => crate::texts::Lang::from_code(&user.language),
-                _ => crate::texts::Lang::Ru,
-            };
+            let lang = self.admin_language(*admin).await;
             let text = crate::texts::text(
                 lang,
                 "broadcast.ended",

@@ -2,6 +2,7 @@
 //! engines.
 
 mod bad_input;
+mod broadcast;
 mod cancel;
 mod flow;
 mod history;

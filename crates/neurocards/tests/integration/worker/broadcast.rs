@@ -97,7 +97,18 @@ async fn a_broadcast_reaches_its_segment_once_skips_the_blocked_and_survives_its
     }
     let blocked = rig.store().user(users[9]).await.unwrap().unwrap();
     assert!(blocked.unreachable_at.is_some(), "marked unreachable");
-    // The admin (a recipient the dead sender had claimed) got the report.
+    // The admin (a recipient the dead sender had claimed) saw the progress, brought up to
+    // date at the end, and got the report.
+    let progress = format!("Broadcast #{id}: 10 of 10 sent so far (1 had blocked the bot).");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !rig.texts(ADMIN_ID).contains(&progress) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            rig.texts(ADMIN_ID)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !rig
         .texts(ADMIN_ID)
