@@ -135,10 +135,7 @@ impl Alerts {
             return;
         };
         for admin in &self.admin_ids {
-            let lang = match self.store.user(UserId(*admin)).await {
-                Ok(Some(user)) => Lang::from_code(&user.language),
-                _ => Lang::Ru,
-            };
+            let lang = self.store.language_of(UserId(*admin)).await;
             let mut message = text(lang, kind.text_key(), args);
             if held_back > 0 {
                 message.push_str("\n\n");

@@ -225,10 +225,7 @@ async fn tell_referral_bonus(
         ],
     );
     say(bot, ctx, chat, &invited).await?;
-    let inviter_lang = match ctx.store.user(bonus.inviter).await? {
-        Some(user) => Lang::from_code(&user.language),
-        None => Lang::Ru,
-    };
+    let inviter_lang = ctx.store.language_of(bonus.inviter).await;
     let inviter = text(
         inviter_lang,
         "invite.friend_paid",

@@ -334,17 +334,27 @@ pub async fn run(store: &Store, command: AdminCommand) -> anyhow::Result<ExitCod
 }
 
 pub fn format_balance(user: &User, ledger: &[LedgerEntry]) -> String {
-    let mut out = String::new();
-    let name = user
-        .username
+    let mut out = format!(
+        "User {}{}, language {}: {} credits\n",
+        user.id,
+        handle(user),
+        user.language,
+        user.credits
+    );
+    out.push_str(&format_ledger(ledger));
+    out
+}
+
+/// " (@name)", or nothing for a user without a username.
+fn handle(user: &User) -> String {
+    user.username
         .as_deref()
         .map(|name| format!(" (@{name})"))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "User {}{name}, language {}: {} credits",
-        user.id, user.language, user.credits
-    );
+        .unwrap_or_default()
+}
+
+fn format_ledger(ledger: &[LedgerEntry]) -> String {
+    let mut out = String::new();
     if ledger.is_empty() {
         let _ = writeln!(out, "No ledger rows.");
         return out;
@@ -551,15 +561,11 @@ pub fn format_user(
     ledger: &[LedgerEntry],
 ) -> String {
     let mut out = String::new();
-    let name = user
-        .username
-        .as_deref()
-        .map(|name| format!(" (@{name})"))
-        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "User {}{name}, language {}, since {}: {} credits",
+        "User {}{}, language {}, since {}: {} credits",
         user.id,
+        handle(user),
         user.language,
         timestamp(user.created_at),
         user.credits
@@ -612,14 +618,7 @@ pub fn format_user(
             payment.package_id,
         );
     }
-    out.push_str(&format_balance(user, ledger).lines().skip(1).fold(
-        String::new(),
-        |mut rest, line| {
-            rest.push_str(line);
-            rest.push('\n');
-            rest
-        },
-    ));
+    out.push_str(&format_ledger(ledger));
     out
 }
 

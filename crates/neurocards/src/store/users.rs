@@ -6,7 +6,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{ResultExt, Store, StoreError};
 use crate::clock::Millis;
-use crate::domain::{JobId, LedgerKind, OrderId, UserId};
+use crate::domain::{JobId, Lang, LedgerKind, OrderId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -124,6 +124,15 @@ impl Store {
             return Err(StoreError::UnknownUser(id));
         }
         Ok(())
+    }
+
+    /// The language to write to a user in (an admin, an inviter) outside their own update:
+    /// the one they use with the bot, Russian for someone who never wrote to it.
+    pub async fn language_of(&self, id: UserId) -> Lang {
+        match self.user(id).await {
+            Ok(Some(user)) => Lang::from_code(&user.language),
+            _ => Lang::Ru,
+        }
     }
 
     pub async fn balance(&self, id: UserId) -> Result<i64, StoreError> {

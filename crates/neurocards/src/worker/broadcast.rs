@@ -114,7 +114,7 @@ impl Worker {
     async fn start_progress(&self, id: i64) -> Vec<(i64, crate::texts::Lang, Option<i64>)> {
         let mut messages = Vec::new();
         for admin in &self.settings.admin_ids {
-            let lang = self.admin_language(*admin).await;
+            let lang = self.store.language_of(crate::domain::UserId(*admin)).await;
             let text = self.progress_text(id, lang).await;
             let sent = match text {
                 Some(text) => self.telegram.send_text(*admin, &text, None).await.ok(),
@@ -160,13 +160,6 @@ impl Worker {
         ))
     }
 
-    async fn admin_language(&self, admin: i64) -> crate::texts::Lang {
-        match self.store.user(crate::domain::UserId(admin)).await {
-            Ok(Some(user)) => crate::texts::Lang::from_code(&user.language),
-            _ => crate::texts::Lang::Ru,
-        }
-    }
-
     /// Tells the admins how a broadcast ended (done or cancelled).
     async fn report_broadcast(&self, id: i64) {
         let status = match self.store.broadcast_status(id).await {
@@ -175,7 +168,7 @@ impl Worker {
         };
         tracing::info!(broadcast = id, state = %status.state, sent = status.sent, blocked = status.blocked, "broadcast ended");
         for admin in &self.settings.admin_ids {
-            let lang = self.admin_language(*admin).await;
+            let lang = self.store.language_of(crate::domain::UserId(*admin)).await;
             let text = crate::texts::text(
                 lang,
                 "broadcast.ended",
