@@ -7,5 +7,6 @@
 mod gate;
 pub mod kie;
 mod media;
+pub mod netcut;
 mod server;
 pub mod telegram;

@@ -299,7 +299,7 @@ impl Config {
                 "a whole number of jobs of at least 1",
                 |s| s.parse::<u32>().ok().filter(|n| *n >= 1),
             )?,
-            worker_dead_after: vars.duration("WORKER_DEAD_AFTER", Duration::from_secs(30))?,
+            worker_dead_after: vars.duration("WORKER_DEAD_AFTER", Duration::from_secs(20))?,
             referral_bonus: vars.parse(
                 "REFERRAL_BONUS",
                 3,
@@ -405,7 +405,7 @@ impl Config {
                     ok.then(|| Some(s.to_owned()))
                 },
             )?,
-            heartbeat_every: vars.duration("HEARTBEAT_EVERY", Duration::from_secs(10))?,
+            heartbeat_every: vars.duration("HEARTBEAT_EVERY", Duration::from_secs(5))?,
             queue_check_every: vars.duration("QUEUE_CHECK_EVERY", Duration::from_secs(1))?,
             delivery_patience: vars.duration("DELIVERY_PATIENCE", Duration::from_secs(5 * 60))?,
             telegram: TelegramTimeouts {
@@ -598,7 +598,8 @@ mod tests {
         assert_eq!(config.database_url.expose(), DEFAULT_DATABASE_URL);
         assert_eq!(config.database_url.engine(), Engine::Sqlite);
         assert_eq!(config.store.per_user_active_limit, 5);
-        assert_eq!(config.store.worker_dead_after, Duration::from_secs(30));
+        assert_eq!(config.store.worker_dead_after, Duration::from_secs(20));
+        assert_eq!(config.heartbeat_every, Duration::from_secs(5));
         assert_eq!(config.worker_concurrency, 100);
         assert_eq!(config.poll_timeout, Duration::from_secs(1800));
         assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");

@@ -5,6 +5,7 @@ pub mod app;
 pub mod billing;
 pub mod bot;
 pub mod catalogue;
+pub mod chaos;
 pub mod cli;
 pub mod clock;
 pub mod config;

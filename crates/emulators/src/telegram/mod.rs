@@ -106,6 +106,18 @@ pub enum Fault {
     LateAnswer { method: String, delay: Duration },
 }
 
+/// Injects faults into a running emulator from anywhere (see [`TelegramEmulator::inject`]).
+#[derive(Debug, Clone)]
+pub struct FaultInjector {
+    shared: Arc<Shared>,
+}
+
+impl FaultInjector {
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock().faults.push(fault);
+    }
+}
+
 /// A message the bot sent, in its current (possibly edited) state.
 #[derive(Debug, Clone)]
 pub struct SentMessage {
@@ -575,6 +587,13 @@ impl TelegramEmulator {
 
     pub fn inject(&self, fault: Fault) {
         self.shared.lock().faults.push(fault);
+    }
+
+    /// A handle that injects faults from another task, for as long as the emulator runs.
+    pub fn fault_injector(&self) -> FaultInjector {
+        FaultInjector {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     pub fn clear_faults(&self) {

@@ -34,6 +34,9 @@ pub use supervise::{supervise, Part};
 
 /// How often the database figures of `/metrics` are refreshed.
 const METRICS_EVERY: Duration = Duration::from_secs(15);
+/// How long a starting process waits for a database it cannot reach yet: longer than a
+/// failover or a restart of the server, short enough that a wrong host is reported soon.
+const START_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Which parts a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +85,10 @@ impl App {
     ) -> anyhow::Result<App> {
         let store = match overrides.store {
             Some(store) => store,
-            None => Store::connect(&config.database_url, config.store.clone()).await?,
+            None => {
+                Store::connect_patiently(&config.database_url, config.store.clone(), START_PATIENCE)
+                    .await?
+            }
         };
         let telegram = telegram_client(config)?;
         let catalogue = match overrides.catalogue {

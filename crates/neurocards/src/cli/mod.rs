@@ -43,6 +43,10 @@ pub enum Command {
     /// The whole system on this machine with no tokens: both APIs emulated on 127.0.0.1,
     /// SQLite in a temporary directory, and a scripted user going through the flow.
     Demo,
+    /// A soak under faults on PostgreSQL: one bot and several worker processes against the
+    /// emulators, workers SIGKILLed, the database cut, KIE and Telegram failing; then checks
+    /// that no credit, video or summary was lost or doubled. Exits non-zero when one was.
+    Chaos(crate::chaos::ChaosArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Run the generation worker pool alone (any number, on any machines, sharing one
@@ -64,6 +68,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Demo = command {
         return demo::run().await.map(|()| ExitCode::SUCCESS);
     }
+    if let Command::Chaos(args) = command {
+        return crate::chaos::run(args).await;
+    }
     let config = Config::from_env().context("reading the configuration")?;
     let role = match command {
         Command::Run => Some(Role::All),
@@ -83,9 +90,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("Database {} is up to date.", config.database_url.redacted());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run | Command::Bot | Command::Worker | Command::Demo | Command::Webhook { .. } => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run
+        | Command::Bot
+        | Command::Worker
+        | Command::Demo
+        | Command::Chaos(_)
+        | Command::Webhook { .. } => Ok(ExitCode::SUCCESS),
         Command::Admin(admin::AdminCommand::Models { action }) => {
             let catalogue = crate::catalogue::Catalogue::load(config.models_file.as_deref())?;
             admin::models(&store, &catalogue, action).await

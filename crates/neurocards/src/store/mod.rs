@@ -6,6 +6,7 @@
 //! migrations. Every public operation is atomic: it commits whole or changes nothing.
 
 mod alerts;
+mod audit;
 mod bot;
 mod broadcasts;
 mod dialogs;
@@ -36,6 +37,7 @@ use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::DatabaseUrl;
 
 pub use alerts::RecentOutcomes;
+pub use audit::Audit;
 pub use broadcasts::{Broadcast, BroadcastStatus, Segment};
 pub use error::StoreError;
 pub use inbox::InboxUpdate;
@@ -105,6 +107,31 @@ impl Store {
         let store = Store::open(url, options).await?;
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// `connect` for a process that is starting: a database that cannot be reached yet (a
+    /// server still starting, a network blip, a failover) is waited for, up to `patience`,
+    /// so a worker restarted during an outage does not exit for it. A refusal by the server
+    /// itself (wrong password, no such database) fails at once.
+    pub async fn connect_patiently(
+        url: &DatabaseUrl,
+        options: StoreOptions,
+        patience: Duration,
+    ) -> Result<Store, StoreError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            match Store::connect(url, options.clone()).await {
+                Err(StoreError::Connect { source, .. })
+                    if is_transient(&source) && tokio::time::Instant::now() + pause < deadline =>
+                {
+                    tracing::warn!(error = %source, retry_in = ?pause, "the database cannot be reached yet; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(4));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Opens the database without touching its schema.
@@ -266,6 +293,18 @@ fn driver_url(url: &DatabaseUrl) -> String {
     } else {
         raw.to_owned()
     }
+}
+
+/// A failure to reach the server, as opposed to the server refusing us.
+fn is_transient(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+    )
 }
 
 #[cfg(test)]

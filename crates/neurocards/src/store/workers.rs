@@ -72,11 +72,14 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context(CONTEXT)?;
+        // The predecessor may have died between sending a summary and recording it: the
+        // summary counts as sent, unconfirmed, rather than risk a second one.
         sqlx::query(
-            "UPDATE orders SET summary_claimed_by = NULL, summary_claimed_at = NULL
+            "UPDATE orders SET summary_sent_at = $2
              WHERE summary_claimed_by = $1 AND summary_sent_at IS NULL",
         )
         .bind(worker.id.as_str())
+        .bind(now)
         .execute(&mut *tx)
         .await
         .context(CONTEXT)?;
@@ -113,9 +116,9 @@ impl Store {
             .context("counting live workers")
     }
 
-    /// Takes back every job (and summary claim) held by a worker whose heartbeat is older
-    /// than `worker_dead_after`, or by no registered worker at all, and forgets the dead
-    /// workers. The jobs keep their phase, KIE task id and key id. Returns how many jobs
+    /// Takes back every job held by a worker whose heartbeat is older than
+    /// `worker_dead_after`, or by no registered worker at all, closes the summaries such a
+    /// worker had claimed (as sent, unconfirmed), and forgets the dead workers. The jobs keep their phase, KIE task id and key id. Returns how many jobs
     /// were taken back. Safe to run from every worker at once.
     pub async fn requeue_jobs_of_dead_workers(&self) -> Result<u64, StoreError> {
         self.take_back_from_dead_workers(None).await
@@ -165,13 +168,17 @@ impl Store {
         .await
         .context(CONTEXT)?
         .rows_affected();
+        // A summary claimed by a dead worker may have reached the user (the claim is held
+        // across the send): it counts as sent, unconfirmed. A lost summary costs the user a
+        // message whose buttons "My videos" also offers; a doubled one is a visible defect.
         sqlx::query(
-            "UPDATE orders SET summary_claimed_by = NULL, summary_claimed_at = NULL
+            "UPDATE orders SET summary_sent_at = $2
              WHERE summary_claimed_by IS NOT NULL AND summary_sent_at IS NULL
                AND NOT EXISTS (SELECT 1 FROM workers w
                                WHERE w.id = orders.summary_claimed_by AND w.heartbeat_at >= $1)",
         )
         .bind(cutoff)
+        .bind(now)
         .execute(&mut *tx)
         .await
         .context(CONTEXT)?;

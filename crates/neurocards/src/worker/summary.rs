@@ -61,6 +61,12 @@ impl Worker {
             Ok(message_id) => Some(message_id),
             // Nobody will read it: count it as sent rather than retry forever.
             Err(TelegramError::Unreachable) => None,
+            // It may have arrived: a second summary would be a visible defect, a missing one
+            // costs a message whose buttons "My videos" also offers.
+            Err(TelegramError::Ambiguous(reason)) => {
+                tracing::warn!(order = %order, error = %reason, "the summary's send was not confirmed; it is not sent again");
+                None
+            }
             Err(err) => {
                 tracing::warn!(order = %order, error = %err, "sending an order summary failed; will try again");
                 if let Err(err) = self.store.release_summary(order, &self.info.id).await {

@@ -6,6 +6,5 @@ mod harness;
 mod bot;
 mod kie_client;
 mod process;
-mod proxy;
 mod store;
 mod worker;

@@ -7,7 +7,8 @@ use crate::harness::{place, user_with, worker, TestDb};
 
 crate::both_engines!(
     the_summary_is_claimed_once_and_only_after_every_job_ended,
-    a_summary_claimed_by_a_dead_worker_is_offered_again,
+    a_summary_claimed_by_a_dead_worker_counts_as_sent_and_is_not_sent_again,
+    a_summary_claimed_before_a_restart_under_the_same_id_is_not_sent_again,
 );
 
 async fn the_summary_is_claimed_once_and_only_after_every_job_ended(engine: Engine) {
@@ -91,7 +92,7 @@ async fn the_summary_is_claimed_once_and_only_after_every_job_ended(engine: Engi
         .is_empty());
 }
 
-async fn a_summary_claimed_by_a_dead_worker_is_offered_again(engine: Engine) {
+async fn a_summary_claimed_by_a_dead_worker_counts_as_sent_and_is_not_sent_again(engine: Engine) {
     let db = TestDb::new(engine).await;
     let user = user_with(&db.store, 1, 1).await;
     let placed = place(&db.store, user, 1).await;
@@ -108,38 +109,58 @@ async fn a_summary_claimed_by_a_dead_worker_is_offered_again(engine: Engine) {
         .unwrap()
         .is_some());
 
+    // The dying worker may have sent it before it died: nobody sends it again.
     db.clock.advance(Duration::from_secs(91));
     let live = worker(&db.store, "live").await;
     db.store.requeue_jobs_of_dead_workers().await.unwrap();
 
-    assert_eq!(
-        db.store.orders_awaiting_summary(10).await.unwrap(),
-        [placed.order_id]
-    );
+    assert!(db
+        .store
+        .orders_awaiting_summary(10)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(db
         .store
         .claim_summary(placed.order_id, &live)
         .await
         .unwrap()
-        .is_some());
+        .is_none());
     assert!(!db
         .store
         .mark_summary_sent(placed.order_id, &dying, Some(1))
         .await
         .unwrap());
+    assert!(db.store.audit().await.unwrap().open_orders.is_empty());
+}
+
+async fn a_summary_claimed_before_a_restart_under_the_same_id_is_not_sent_again(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let user = user_with(&db.store, 1, 1).await;
+    let placed = place(&db.store, user, 1).await;
+    let first = worker(&db.store, "stable").await;
+    let job = db.store.claim_jobs(&first, 1).await.unwrap().remove(0);
+    db.store
+        .fail_job(&job.lease, ErrorClass::Temporary, "HTTP 500")
+        .await
+        .unwrap();
     assert!(db
         .store
-        .mark_summary_sent(placed.order_id, &live, Some(2))
+        .claim_summary(placed.order_id, &first)
         .await
-        .unwrap());
-    assert!(!db
-        .store
-        .mark_summary_sent(placed.order_id, &live, Some(3))
-        .await
-        .unwrap());
+        .unwrap()
+        .is_some());
+
+    let again = worker(&db.store, "stable").await;
     assert!(db
         .store
-        .claim_summary(placed.order_id, &live)
+        .orders_awaiting_summary(10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(db
+        .store
+        .claim_summary(placed.order_id, &again)
         .await
         .unwrap()
         .is_none());

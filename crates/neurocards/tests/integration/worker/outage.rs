@@ -11,7 +11,7 @@ use neurocards::store::{Engine, Store, StoreOptions};
 use sqlx::{AnyConnection, Connection, Executor};
 
 use super::rig::{fast_config, one_account, Rig};
-use crate::proxy::TcpProxy;
+use emulators::netcut::TcpProxy;
 
 crate::both_engines!(a_thirty_second_database_outage_loses_and_doubles_nothing);
 
@@ -101,7 +101,7 @@ async fn proxied(rig: &Rig, options: StoreOptions) -> (TcpProxy, Store) {
         .expect("the database's address")
         .next()
         .expect("an address");
-    let proxy = TcpProxy::start(target).await;
+    let proxy = TcpProxy::start(target).await.expect("the proxy");
     let mut through = direct.clone();
     through.set_host(Some("127.0.0.1")).expect("a host");
     through.set_port(Some(proxy.addr().port())).expect("a port");
@@ -125,4 +125,50 @@ async fn hold_sqlite_write_lock(url: &str, duration: Duration) {
         .await
         .expect("releasing the write lock");
     let _ = conn.close().await;
+}
+
+/// A process started while the database is away waits for it instead of exiting; a server
+/// that refuses us (no such database) is reported at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_process_starting_during_an_outage_waits_for_the_database() {
+    let rig = Rig::with(
+        Engine::Postgres,
+        one_account(),
+        fast_config(),
+        StoreOptions::default(),
+    )
+    .await;
+    let (proxy, store) = proxied(&rig, StoreOptions::default()).await;
+    store.close().await;
+    let direct = url::Url::parse(&rig.db.url()).expect("a database URL");
+    let mut through = direct.clone();
+    through.set_host(Some("127.0.0.1")).expect("a host");
+    through.set_port(Some(proxy.addr().port())).expect("a port");
+    let url = DatabaseUrl::parse(through.as_str()).expect("a valid URL");
+
+    proxy.cut_for(Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    let store = Store::connect_patiently(&url, StoreOptions::default(), Duration::from_secs(30))
+        .await
+        .expect("connected once the database was back");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it could not have connected during the cut"
+    );
+    assert!(store.queue_stats().await.is_ok());
+    store.close().await;
+
+    let mut missing = through.clone();
+    missing.set_path("nc_no_such_database");
+    let missing = DatabaseUrl::parse(missing.as_str()).expect("a valid URL");
+    let started = std::time::Instant::now();
+    assert!(
+        Store::connect_patiently(&missing, StoreOptions::default(), Duration::from_secs(30))
+            .await
+            .is_err()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a refusal by the server is not waited out"
+    );
 }

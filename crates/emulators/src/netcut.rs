@@ -1,8 +1,9 @@
-//! A TCP proxy in front of PostgreSQL that a test can cut: every open connection is dropped
-//! and new ones are closed at once, as when the server restarts or the network fails.
+//! A TCP proxy that can be cut: every open connection is dropped and new ones are closed at
+//! once, as when a database server restarts or the network between two machines fails. Put
+//! in front of PostgreSQL, it is how tests and `neurocards chaos` take the database away.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -16,9 +17,10 @@ pub struct TcpProxy {
 }
 
 impl TcpProxy {
-    pub async fn start(target: SocketAddr) -> TcpProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let addr = listener.local_addr().expect("an address");
+    /// Listens on a free port of 127.0.0.1 and forwards every connection to `target`.
+    pub async fn start(target: SocketAddr) -> std::io::Result<TcpProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let cut_until: Arc<Mutex<Option<Instant>>> = Arc::default();
         let (cuts, _) = watch::channel(0u64);
         let accepting = tokio::spawn({
@@ -28,7 +30,7 @@ impl TcpProxy {
                 while let Ok((client, _)) = listener.accept().await {
                     let down = cut_until
                         .lock()
-                        .expect("the proxy's lock")
+                        .unwrap_or_else(PoisonError::into_inner)
                         .is_some_and(|until| Instant::now() < until);
                     if down {
                         drop(client);
@@ -48,12 +50,12 @@ impl TcpProxy {
                 }
             }
         });
-        TcpProxy {
+        Ok(TcpProxy {
             addr,
             cut_until,
             cuts,
             accepting,
-        }
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -62,7 +64,10 @@ impl TcpProxy {
 
     /// Drops every connection now and refuses service for `duration`.
     pub fn cut_for(&self, duration: Duration) {
-        *self.cut_until.lock().expect("the proxy's lock") = Some(Instant::now() + duration);
+        *self
+            .cut_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + duration);
         self.cuts.send_modify(|generation| *generation += 1);
     }
 }
