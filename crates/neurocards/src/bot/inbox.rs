@@ -1,5 +1,5 @@
-//! Webhook mode's processing side: takes the updates the webhook stored in the database and
-//! runs each through the dialog, the same handler tree long polling uses.
+//! The processing side of both update sources: takes the updates the webhook (or the long
+//! poller) stored in the database and runs each through the dialog.
 //!
 //! Every bot process runs this loop against the one inbox. Only the oldest pending update of
 //! a chat can be claimed, so a chat's updates are handled in order whichever process takes
@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use teloxide::types::{Me, Update};
+use teloxide::types::{Me, Update, UpdateKind};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,18 @@ impl Default for InboxSettings {
             look_every: Duration::from_secs(1),
             keep_processed: Duration::from_secs(24 * 3600),
         }
+    }
+}
+
+/// The chat whose updates must be handled in order; none for a pre-checkout query, which
+/// must be answered within seconds whatever the chat's backlog.
+pub(crate) fn chat_of(update: &Update) -> Option<i64> {
+    match update.kind {
+        UpdateKind::PreCheckoutQuery(_) => None,
+        _ => update
+            .chat()
+            .map(|chat| chat.id.0)
+            .or_else(|| update.from().and_then(|user| i64::try_from(user.id.0).ok())),
     }
 }
 
@@ -140,7 +152,15 @@ impl Handling {
         renew.tick().await;
         loop {
             tokio::select! {
-                () = &mut dispatch => break,
+                handled = &mut dispatch => {
+                    if handled == Handled::DatabaseAway {
+                        // Left claimed: once the claim is stale (the database back by then,
+                        // most likely) the update is handled again instead of being lost.
+                        tracing::warn!(update = claimed.update_id, "the database failed while an update was handled; it will be handled again");
+                        return;
+                    }
+                    break;
+                }
                 _ = renew.tick() => match self.store.inbox_renew(&claimed).await {
                     Ok(true) => {}
                     Ok(false) => tracing::warn!(update = claimed.update_id, "lost the claim of an update being processed"),
@@ -152,7 +172,7 @@ impl Handling {
     }
 
     /// Runs `update` through the dialog, as teloxide's dispatcher would.
-    async fn dispatch(&self, update: Update) {
+    async fn dispatch(&self, update: Update) -> Handled {
         let deps = teloxide::dptree::deps![
             Arc::clone(&self.context),
             Arc::clone(&self.storage),
@@ -161,12 +181,17 @@ impl Handling {
             update
         ];
         match schema().dispatch(deps).await {
-            ControlFlow::Break(Ok(())) => {}
+            ControlFlow::Break(Ok(())) => Handled::Done,
             ControlFlow::Break(Err(err)) => {
                 tracing::error!(error = %err, "an update handler failed");
+                if is_database_failure(&*err) {
+                    Handled::DatabaseAway
+                } else {
+                    Handled::Done
+                }
             }
             // Group chats, channels and other updates are not for this bot.
-            ControlFlow::Continue(_) => {}
+            ControlFlow::Continue(_) => Handled::Done,
         }
     }
 
@@ -210,4 +235,27 @@ impl Handling {
             Err(err) => tracing::warn!(error = %err, "forgetting processed updates failed"),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    Done,
+    /// The handler failed because the database did: handling it again later is right (the
+    /// dialog's nonces and the order and payment keys make a second run harmless).
+    DatabaseAway,
+}
+
+fn is_database_failure(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = cause {
+        if let Some(store) = err.downcast_ref::<crate::store::StoreError>() {
+            return matches!(
+                store,
+                crate::store::StoreError::Database { .. }
+                    | crate::store::StoreError::Connect { .. }
+            );
+        }
+        cause = err.source();
+    }
+    false
 }

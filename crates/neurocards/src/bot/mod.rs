@@ -20,6 +20,7 @@ pub mod input;
 mod keyboards;
 mod messages;
 pub mod payments;
+mod poller;
 mod reply;
 pub mod state;
 mod steps;
@@ -254,50 +255,30 @@ impl BotRunner {
     pub async fn run(self, shutdown: CancellationToken) {
         match self.source {
             Source::Polling { timeout } => {
-                poll(self.bot, self.context, timeout, shutdown).await;
+                let arrived = Arc::new(Notify::new());
+                let polling = tokio::spawn(poller::run(
+                    self.bot.clone(),
+                    self.context.store.clone(),
+                    timeout,
+                    Arc::clone(&arrived),
+                    shutdown.clone(),
+                ));
+                inbox::run(
+                    self.context,
+                    self.bot,
+                    self.me,
+                    inbox::InboxSettings::default(),
+                    arrived,
+                    shutdown,
+                )
+                .await;
+                if let Err(err) = polling.await {
+                    tracing::error!(error = %err, "the poller stopped abnormally");
+                }
             }
             Source::Inbox { settings, arrived } => {
                 inbox::run(self.context, self.bot, self.me, settings, arrived, shutdown).await;
             }
         }
     }
-}
-
-async fn poll(
-    bot: TgBot,
-    context: Arc<BotContext>,
-    timeout: Duration,
-    shutdown: CancellationToken,
-) {
-    let storage = Arc::new(DialogStorage(context.store.clone()));
-    let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
-        .dependencies(dptree::deps![context, storage])
-        // Group chats, channels and other updates are not for this bot: ignore them quietly.
-        .default_handler(|_| async {})
-        .error_handler(Arc::new(|err: HandlerError| async move {
-            tracing::error!(error = %err, "an update handler failed");
-        }))
-        .build();
-    let token = dispatcher.shutdown_token();
-    tokio::spawn(async move {
-        shutdown.cancelled().await;
-        // The dispatcher may not have started yet; try until it stops.
-        loop {
-            match token.shutdown() {
-                Ok(stopping) => {
-                    stopping.await;
-                    return;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-    let listener = teloxide::update_listeners::Polling::builder(bot)
-        .timeout(timeout)
-        .allowed_updates(ALLOWED_UPDATES.to_vec())
-        .delete_webhook()
-        .await
-        .build();
-    let errors = LoggingErrorHandler::with_custom_text("reading updates from Telegram failed");
-    dispatcher.dispatch_with_listener(listener, errors).await;
 }

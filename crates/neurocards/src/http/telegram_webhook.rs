@@ -14,7 +14,7 @@ use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use teloxide::types::{Update, UpdateKind};
+use teloxide::types::Update;
 use tokio::sync::Notify;
 
 use crate::store::Store;
@@ -72,7 +72,7 @@ async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) ->
     let update_id = i64::from(update.id.0);
     match inbox
         .store
-        .inbox_put(update_id, chat_of(&update), text)
+        .inbox_put(update_id, crate::bot::inbox::chat_of(&update), text)
         .await
     {
         Ok(stored) => {
@@ -91,22 +91,12 @@ async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) ->
     }
 }
 
-/// The chat whose updates must be handled in order; none for a pre-checkout query, which
-/// must be answered within seconds whatever the chat's backlog.
-fn chat_of(update: &Update) -> Option<i64> {
-    match update.kind {
-        UpdateKind::PreCheckoutQuery(_) => None,
-        _ => update
-            .chat()
-            .map(|chat| chat.id.0)
-            .or_else(|| update.from().and_then(|user| i64::try_from(user.id.0).ok())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bot::inbox::chat_of;
     use serde_json::json;
+    use teloxide::types::UpdateKind;
 
     /// As the webhook parses it: from the body's text.
     fn parse(value: serde_json::Value) -> Update {

@@ -8,6 +8,7 @@ mod flow;
 mod history;
 mod language;
 mod models;
+mod outage;
 mod payments;
 mod promo;
 mod referrals;

@@ -115,14 +115,16 @@ async fn a_summary_answered_after_the_timeout_is_not_sent_again(engine: Engine) 
         .iter()
         .filter(|message| text_of(message).starts_with("Videos made:"))
         .count();
-    assert_eq!(summaries, 1, "the summary arrived once and was not sent again");
-    let (sent, message_id): (Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT summary_sent_at, summary_message_id FROM orders WHERE user_id = $1",
-    )
-    .bind(user.id)
-    .fetch_one(rig.store().pool())
-    .await
-    .expect("the order");
+    assert_eq!(
+        summaries, 1,
+        "the summary arrived once and was not sent again"
+    );
+    let (sent, message_id): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT summary_sent_at, summary_message_id FROM orders WHERE user_id = $1")
+            .bind(user.id)
+            .fetch_one(rig.store().pool())
+            .await
+            .expect("the order");
     assert!(sent.is_some(), "the order is summarised");
     assert_eq!(message_id, None, "without a confirmed message");
     rig.assert_sound().await;
