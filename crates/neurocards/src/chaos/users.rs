@@ -14,7 +14,7 @@ use super::plan::UserPlan;
 
 /// How long a person waits for the bot's answer before doing the step again.
 const PATIENCE: Duration = Duration::from_secs(15);
-const TRIES: usize = 6;
+const TRIES: usize = 3;
 const SUMMARY_PATIENCE: Duration = Duration::from_secs(120);
 const LOOK_EVERY: Duration = Duration::from_millis(250);
 
@@ -122,29 +122,18 @@ impl Chat<'_> {
             let paid = self.buy(&menu).await?;
             self.tally.update(plan.id, |played| played.paid = paid);
         }
-        let templates = self
-            .step("photo", &["t:", "o:"], |chat| {
-                chat.telegram.send_photo(&chat.user, photo.to_vec());
-            })
-            .await?;
-        let next = match plan.own_prompt {
-            None => {
-                self.press(&templates, "t:", &["ch:", "c:"], "template")
-                    .await?
+        // A person whose step went unanswered (lost to a fault, or pressed on a keyboard
+        // that had just gone out of date) starts again from the photo; nothing is ordered
+        // before the confirm press.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.up_to_confirm(plan, photo).await {
+                Ok(()) => break,
+                Err(step) if attempt >= 3 || step == "order" => return Err(step),
+                Err(_) => {}
             }
-            Some(marker) => {
-                let own = self.button_of(&templates, "o:").ok_or("own prompt")?;
-                self.press_once(&own);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let prompt = format!("A ceramic mug turning slowly on a wooden table {marker}");
-                self.step("prompt", &["ch:", "c:"], |chat| {
-                    chat.telegram.send_text(&chat.user, &prompt);
-                })
-                .await?
-            }
-        };
-        let counts = self.choose(next, plan).await?;
-        self.confirm(&counts, plan).await?;
+        }
         if plan.blocks_bot {
             self.done_placing();
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -176,6 +165,33 @@ impl Chat<'_> {
                 .ok_or("second summary")?;
         }
         Ok(())
+    }
+
+    /// From the photo to the confirm press.
+    async fn up_to_confirm(&mut self, plan: &UserPlan, photo: &[u8]) -> Result<(), &'static str> {
+        let templates = self
+            .step("photo", &["t:", "o:"], |chat| {
+                chat.telegram.send_photo(&chat.user, photo.to_vec());
+            })
+            .await?;
+        let next = match plan.own_prompt {
+            None => {
+                self.press(&templates, "t:", &["ch:", "c:"], "template")
+                    .await?
+            }
+            Some(marker) => {
+                let own = self.button_of(&templates, "o:").ok_or("own prompt")?;
+                self.press_once(&own);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let prompt = format!("A ceramic mug turning slowly on a wooden table {marker}");
+                self.step("prompt", &["ch:", "c:"], |chat| {
+                    chat.telegram.send_text(&chat.user, &prompt);
+                })
+                .await?
+            }
+        };
+        let counts = self.choose(next, plan).await?;
+        self.confirm(&counts, plan).await
     }
 
     /// The choice screen, when the bot shows one: the plan's pick, or the first option when
