@@ -506,7 +506,8 @@ fn secrets_found(
     Ok(found)
 }
 
-fn machine() -> String {
+/// "N cores, M GiB": printed with every soak report and benchmark table.
+pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
