@@ -8,6 +8,7 @@ mod fleet;
 mod plan;
 mod report;
 mod scratch;
+pub use scratch::Scratch;
 mod storm;
 mod users;
 
@@ -25,7 +26,6 @@ use crate::config::DatabaseUrl;
 use crate::store::{Store, StoreOptions};
 use fleet::Fleet;
 use report::{ChatSeen, Gathered, TaskSeen, Verdict};
-use scratch::Scratch;
 
 /// The model the storm retires halfway (offered beside Kling for the soak).
 const RETIRED_OPTION: &str = "price = 2\noffered = false\ninput = { duration = \"6\" }";
