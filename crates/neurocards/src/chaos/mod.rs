@@ -135,13 +135,13 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
     })
     .await;
     let dropped = scratch.drop_all().await;
-    let passed = outcome?;
-    dropped?;
-    if passed && !args.keep_logs {
-        return Ok(ExitCode::SUCCESS);
+    let passed = matches!(outcome, Ok(true));
+    if !passed || args.keep_logs {
+        let kept = dir.keep();
+        println!("Logs of the processes: {}", kept.join("logs").display());
     }
-    let kept = dir.keep();
-    println!("Logs of the processes: {}", kept.join("logs").display());
+    outcome?;
+    dropped?;
     Ok(if passed {
         ExitCode::SUCCESS
     } else {
