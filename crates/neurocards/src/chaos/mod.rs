@@ -407,6 +407,8 @@ fn process_env(
         ("KIE_UPLOAD_URL", kie.base_url()),
         ("MODELS_FILE", models_file.display().to_string()),
         ("FREE_CREDITS", "20".to_owned()),
+        // Four processes, and CI runs the test suite on the same server meanwhile.
+        ("DATABASE_MAX_CONNECTIONS", "8".to_owned()),
         ("RUST_LOG", "info".to_owned()),
         ("KIE_TIMEOUT", "5s".to_owned()),
         ("TELEGRAM_TIMEOUT", "5s".to_owned()),
