@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::env_number;
+use common::{env_number, place_orders};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,10 +16,8 @@ use anyhow::Context;
 use emulators::kie::{KieAccount, KieConfig, KieEmulator};
 use emulators::telegram::{TelegramConfig, TelegramEmulator};
 use neurocards::app::{App, Overrides, Role};
-use neurocards::catalogue::Catalogue;
 use neurocards::config::{Config, DatabaseUrl};
-use neurocards::domain::{ChatId, Lang, UserId};
-use neurocards::store::{NewOrder, Store, StoreOptions};
+use neurocards::store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 const KEYS: usize = 50;
@@ -54,28 +52,8 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::connect(&url, options).await?;
 
     let photo = telegram.add_file(neurocards::sample_photo::product_jpeg(480, 320));
-    let (spec, _) = Catalogue::built_in()?
-        .default_spec()
-        .context("the built-in catalogue has a default option")?;
     let users = (videos / 5).max(1);
-    for id in 1..=users {
-        let user = UserId(id);
-        store.register_user(user, None, "en", 5).await?;
-        store
-            .place_order(&NewOrder {
-                user_id: user,
-                chat_id: ChatId(id),
-                idempotency_key: None,
-                video_count: 5,
-                unit_price: 1,
-                photo_file_id: photo.clone(),
-                template_id: None,
-                prompt: "a mug".into(),
-                generation: spec.clone(),
-                language: Lang::En,
-            })
-            .await?;
-    }
+    place_orders(&store, &photo, users, 5).await?;
     let total = users * 5;
 
     // The worker as `neurocards worker` assembles it, from the variables an operator sets.

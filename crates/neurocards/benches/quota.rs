@@ -10,19 +10,15 @@
 
 mod common;
 
-use common::{env_number, machine};
+use common::{accounts_of_one_key, env_number, machine, place_orders, process_env, spawn, stop};
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use emulators::kie::{KieAccount, KieConfig, KieEmulator};
+use emulators::kie::{KieConfig, KieEmulator};
 use emulators::telegram::{TelegramConfig, TelegramEmulator};
-use neurocards::catalogue::Catalogue;
 use neurocards::chaos::Scratch;
 use neurocards::config::DatabaseUrl;
-use neurocards::domain::{ChatId, Lang, UserId};
-use neurocards::store::{NewOrder, Store, StoreOptions};
+use neurocards::store::{Store, StoreOptions};
 
 const ACCOUNTS: usize = 2;
 const WORKERS: usize = 2;
@@ -34,17 +30,9 @@ async fn main() -> anyhow::Result<()> {
     let videos: i64 = env_number("BENCH_VIDEOS", 1000);
     let postgres = std::env::var("BENCH_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".to_owned());
-    let keys: Vec<String> = (0..ACCOUNTS).map(|n| format!("quota-key-{n}")).collect();
+    let (accounts, keys) = accounts_of_one_key("quota", ACCOUNTS);
     let kie = KieEmulator::start(KieConfig {
-        accounts: keys
-            .iter()
-            .enumerate()
-            .map(|(n, key)| KieAccount {
-                name: format!("account-{n}"),
-                keys: vec![key.clone()],
-                credits: 1_000_000_000,
-            })
-            .collect(),
+        accounts,
         stage_delay: Duration::from_millis(200),
         create_limit: CREATE_LIMIT as u32,
         create_window: CREATE_WINDOW,
@@ -63,64 +51,31 @@ async fn measure(
     scratch: &Scratch,
     kie: &KieEmulator,
     telegram: &TelegramEmulator,
-    keys: &[String],
+    keys: &[(String, String)],
 ) -> anyhow::Result<()> {
     let url = DatabaseUrl::parse(scratch.direct_url.as_str())?;
     let store = Store::connect(&url, StoreOptions::default()).await?;
     let photo = telegram.add_file(neurocards::sample_photo::product_jpeg(480, 320));
-    let (spec, _) = Catalogue::built_in()?
-        .default_spec()
-        .context("the built-in catalogue has a default option")?;
     let users = (videos / 5).max(1);
-    for id in 1..=users {
-        let user = UserId(id);
-        store.register_user(user, None, "en", 5).await?;
-        store
-            .place_order(&NewOrder {
-                user_id: user,
-                chat_id: ChatId(id),
-                idempotency_key: None,
-                video_count: 5,
-                unit_price: 1,
-                photo_file_id: photo.clone(),
-                template_id: None,
-                prompt: "a mug".into(),
-                generation: spec.clone(),
-                language: Lang::En,
-            })
-            .await?;
-    }
+    place_orders(&store, &photo, users, 5).await?;
     let total = (users * 5) as usize;
 
     let logs = tempfile::tempdir()?;
-    let mut workers: Vec<Child> = Vec::new();
+    let env = process_env(
+        url.expose(),
+        telegram,
+        kie,
+        keys,
+        &[
+            ("WORKER_CONCURRENCY", total.to_string()),
+            ("POLL_FIRST_INTERVAL", "500ms".to_owned()),
+            ("POLL_MAX_INTERVAL", "1s".to_owned()),
+            ("PER_USER_ACTIVE_LIMIT", "5".to_owned()),
+        ],
+    );
+    let mut workers = Vec::new();
     for n in 0..WORKERS {
-        let log = std::fs::File::create(logs.path().join(format!("worker-{n}.log")))?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_neurocards"));
-        command
-            .arg("worker")
-            .env_clear()
-            .current_dir(logs.path())
-            .env("DATABASE_URL", url.expose())
-            .env("BOT_TOKEN", telegram.token())
-            .env("TELEGRAM_API_URL", telegram.base_url())
-            .env("KIE_API_URL", kie.base_url())
-            .env("KIE_UPLOAD_URL", kie.base_url())
-            .env("WORKER_CONCURRENCY", total.to_string())
-            .env("POLL_FIRST_INTERVAL", "500ms")
-            .env("POLL_MAX_INTERVAL", "1s")
-            .env("PER_USER_ACTIVE_LIMIT", "5")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        for (index, key) in keys.iter().enumerate() {
-            command.env(format!("KIE_API_KEY_{}", index + 1), key).env(
-                format!("KIE_ACCOUNT_OF_KEY_{}", index + 1),
-                format!("account-{index}"),
-            );
-        }
-        workers.push(command.spawn().context("starting a worker process")?);
+        workers.push(spawn("worker", &env, logs.path(), &format!("worker-{n}"))?);
     }
 
     // The create count over time: the rate is taken between the first and the last create.
@@ -139,15 +94,7 @@ async fn measure(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for worker in &mut workers {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(worker.id().to_string())
-            .status();
-    }
-    for worker in &mut workers {
-        let _ = worker.wait();
-    }
+    stop(&mut workers);
     let breaches = store.check_invariants().await?;
     store.close().await;
 

@@ -25,7 +25,7 @@ use crate::domain::retry::RetryPolicy;
 use crate::http::callback_auth::CallbackAuth;
 use crate::kie::{KeyPool, KieClient};
 use crate::packages::Packages;
-use crate::store::Store;
+use crate::store::{Engine, Store};
 use crate::telegram::{redact_token, Telegram};
 use crate::templates::Templates;
 use crate::worker::{PollSchedule, Worker, WorkerSettings};
@@ -90,7 +90,12 @@ impl App {
                     .await?
             }
         };
-        let telegram = telegram_client(config)?;
+        let mut telegram = telegram_client(config)?;
+        // Only `run` on the embedded database is sure to be the token's one sender; the
+        // others share its budget with the processes beside them.
+        if role != Role::All || store.engine() == Engine::Postgres {
+            telegram = telegram.with_shared_budget(store.clone());
+        }
         let catalogue = match overrides.catalogue {
             Some(catalogue) => catalogue,
             None => Catalogue::load(config.models_file.as_deref())?,

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod pricing;
 pub mod referral;
 pub mod retry;
+pub mod send_budget;
 
 pub use error_class::ErrorClass;
 pub use ids::{ChatId, JobId, OrderId, UserId};

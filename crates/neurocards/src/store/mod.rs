@@ -21,6 +21,7 @@ mod payments;
 mod progress;
 mod promo;
 mod referrals;
+mod sends;
 mod stats;
 mod transfer;
 mod users;

@@ -29,13 +29,15 @@ pub const COPIED_TABLES: &[&str] = &[
 ];
 
 /// Not copied: what the running processes rebuild (worker registrations, the KIE create
-/// slots of the last seconds, the alert gate, recent wrong promo codes) and sqlx's own
-/// bookkeeping.
+/// slots and the Telegram sends of the last seconds, the alert gate, recent wrong promo codes)
+/// and sqlx's own bookkeeping.
 pub const SKIPPED_TABLES: &[&str] = &[
     "workers",
     "kie_creates",
     "alert_gate",
     "promo_misses",
+    "telegram_budget",
+    "telegram_sends",
     "_sqlx_migrations",
 ];
 

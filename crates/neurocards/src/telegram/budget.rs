@@ -1,73 +1,66 @@
-//! The bot token's one rate budget, shared by every part of the process: Telegram allows a
-//! bot about 30 messages per second overall and about one per second in a chat, and answers
-//! 429 beyond that. A person waiting on the dialog goes first: deliveries and summaries
-//! (the bulk lane) never take the last few sends of a second, and wait while a dialog answer
-//! is waiting. Times are kept a little wider than Telegram's, because a request reaches
-//! Telegram a few milliseconds after it leaves and two sends must not arrive closer than
-//! the limit.
+//! The bot token's rate budget as this process spends it: every message of the process,
+//! the dialog's and the worker's, takes its turn here, by the rule of
+//! [`crate::domain::send_budget`]. When other processes send with the same token (a `bot`
+//! and its `worker`s), each turn is then also taken from the budget they share in the
+//! database, so that together they stay within Telegram's limits.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lane {
-    /// An answer to a person's action.
-    Dialog,
-    /// Deliveries, summaries, alerts: nobody is waiting on them second by second.
-    Bulk,
-}
-
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Sends per second overall.
-    pub per_second: usize,
-    /// Of those, kept for the dialog: the bulk lane never uses them.
-    pub dialog_reserve: usize,
-    /// The least time between two sends to one chat.
-    pub per_chat: Duration,
-    /// Added to every interval, for the time a request takes to reach Telegram.
-    pub margin: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            per_second: 30,
-            dialog_reserve: 6,
-            per_chat: Duration::from_secs(1),
-            margin: Duration::from_millis(100),
-        }
-    }
-}
+use crate::domain::send_budget::{self, Sent, Turn};
+pub use crate::domain::send_budget::{Lane, Limits};
+use crate::store::Store;
 
 pub struct Budget {
     limits: Limits,
+    /// This process's clock for its own decisions: milliseconds since then.
+    started: Instant,
     state: Mutex<State>,
+    shared: Option<Shared>,
 }
 
 #[derive(Default)]
 struct State {
-    /// When the sends of the last window left, oldest first.
-    recent: VecDeque<Instant>,
-    last_in_chat: HashMap<i64, Instant>,
+    /// The sends of the last [`Limits::memory`], oldest first.
+    recent: VecDeque<Sent>,
     /// Dialog answers waiting for their turn: the bulk lane holds back while there are any.
     dialog_waiting: usize,
 }
 
-/// How long until a send may leave, or that it may leave now.
-enum Turn {
-    Now,
-    After(Instant),
+/// The budget every process of the deployment takes its sends from.
+struct Shared {
+    store: Store,
+    /// One asker per lane at a time: while messages wait, the process asks the database
+    /// once per place that frees, not once per waiting message.
+    heads: [tokio::sync::Mutex<()>; 2],
+    /// The database did not answer the last ask: logged once per outage.
+    unreachable: AtomicBool,
 }
 
 impl Budget {
+    /// A budget this process has to itself: `neurocards run` alone on its token.
     pub fn new(limits: Limits) -> Budget {
         Budget {
             limits,
+            started: Instant::now(),
             state: Mutex::new(State::default()),
+            shared: None,
+        }
+    }
+
+    /// A budget shared through `store` with every other process that sends with the token.
+    pub fn shared(limits: Limits, store: Store) -> Budget {
+        Budget {
+            shared: Some(Shared {
+                store,
+                heads: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
+                unreachable: AtomicBool::new(false),
+            }),
+            ..Budget::new(limits)
         }
     }
 
@@ -75,60 +68,99 @@ impl Budget {
     pub async fn acquire(&self, chat: i64, lane: Lane) {
         let _waiting = (lane == Lane::Dialog).then(|| DialogWaiting::enter(self));
         loop {
-            match self.try_take(chat, lane, Instant::now()) {
-                Turn::Now => return,
-                Turn::After(at) => tokio::time::sleep_until(at).await,
+            let now = self.millis_now();
+            match self.try_take(chat, lane, now) {
+                Turn::Now => break,
+                Turn::Wait { until, .. } => {
+                    let at =
+                        self.started + Duration::from_millis(u64::try_from(until).unwrap_or(0));
+                    tokio::time::sleep_until(at).await;
+                }
             }
+        }
+        if let Some(shared) = &self.shared {
+            shared.take(&self.limits, chat, lane).await;
         }
     }
 
-    fn try_take(&self, chat: i64, lane: Lane, now: Instant) -> Turn {
+    fn millis_now(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn try_take(&self, chat: i64, lane: Lane, now: i64) -> Turn {
         let mut state = match self.state.lock() {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let window = Duration::from_secs(1) + self.limits.margin;
+        let memory = i64::try_from(self.limits.memory().as_millis()).unwrap_or(i64::MAX);
         while state
             .recent
             .front()
-            .is_some_and(|sent| now.duration_since(*sent) >= window)
+            .is_some_and(|sent| now - sent.at >= memory)
         {
             state.recent.pop_front();
         }
-        let cap = match lane {
-            Lane::Dialog => self.limits.per_second,
-            Lane::Bulk => self
-                .limits
-                .per_second
-                .saturating_sub(self.limits.dialog_reserve)
-                .max(1),
-        };
-        let mut ready = now;
-        if state.recent.len() >= cap {
-            // The send that must leave the window before this one may go.
-            if let Some(oldest) = state.recent.get(state.recent.len() - cap) {
-                ready = ready.max(*oldest + window);
+        let dialog_waiting = state.dialog_waiting > 0;
+        let turn = send_budget::turn(
+            &self.limits,
+            state.recent.make_contiguous(),
+            chat,
+            lane,
+            now,
+            dialog_waiting,
+        );
+        if turn == Turn::Now {
+            state.recent.push_back(Sent {
+                at: now,
+                chat,
+                lane,
+            });
+        }
+        turn
+    }
+}
+
+impl Shared {
+    async fn take(&self, limits: &Limits, chat: i64, lane: Lane) {
+        let head = &self.heads[match lane {
+            Lane::Dialog => 0,
+            Lane::Bulk => 1,
+        }];
+        let mut held = Some(head.lock().await);
+        loop {
+            match self.store.take_telegram_send(limits, chat, lane).await {
+                Ok(Turn::Now) => {
+                    if self.unreachable.swap(false, Ordering::Relaxed) {
+                        tracing::info!("the shared Telegram budget is back");
+                    }
+                    return;
+                }
+                Ok(Turn::Wait { until, by_chat }) => {
+                    let wait = until
+                        .saturating_sub(self.store.now_millis())
+                        .clamp(1, 2_000);
+                    // Held back by its own chat only: the messages to other chats behind it
+                    // need not wait for it.
+                    if by_chat {
+                        held = None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(1)))
+                        .await;
+                    if held.is_none() {
+                        held = Some(head.lock().await);
+                    }
+                }
+                Err(err) => {
+                    // Without the database the message goes by this process's own budget:
+                    // at worst Telegram answers 429 and the sender waits as told, which is
+                    // better than holding every message for the length of an outage.
+                    if !self.unreachable.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %err, "the shared Telegram budget is out of reach: sending by this process's own budget until it is back");
+                    }
+                    return;
+                }
             }
         }
-        if let Some(last) = state.last_in_chat.get(&chat) {
-            ready = ready.max(*last + self.limits.per_chat + self.limits.margin);
-        }
-        if lane == Lane::Bulk && state.dialog_waiting > 0 {
-            // A person is waiting for an answer: look again shortly.
-            ready = ready.max(now + Duration::from_millis(10));
-        }
-        if ready > now {
-            return Turn::After(ready);
-        }
-        state.recent.push_back(now);
-        state.last_in_chat.insert(chat, now);
-        if state.last_in_chat.len() > 10_000 {
-            let horizon = self.limits.per_chat + self.limits.margin;
-            state
-                .last_in_chat
-                .retain(|_, last| now.duration_since(*last) < horizon);
-        }
-        Turn::Now
     }
 }
 
@@ -191,14 +223,13 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_bulk_lane_leaves_the_dialog_its_reserve() {
+    async fn deliveries_leave_one_send_of_a_second_to_a_person_who_starts_talking() {
         let budget = budget();
         let bulk: Vec<_> = (0..40).map(|chat| (chat, Lane::Bulk)).collect();
         let times = turns(Arc::clone(&budget), bulk).await;
-        assert_eq!(times.iter().filter(|t| **t == 0).count(), 24, "{times:?}");
-        // The dialog still has its reserve in this very second.
+        assert_eq!(times.iter().filter(|t| **t == 0).count(), 29, "{times:?}");
         let dialog = turns(budget, vec![(100, Lane::Dialog)]).await;
-        assert!(dialog[0] < 1100, "{dialog:?}");
+        assert!(dialog[0] < 1000, "{dialog:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -218,10 +249,10 @@ mod tests {
         let mut times = turns(budget(), sends).await;
         times.sort();
         for (i, start) in times.iter().enumerate() {
-            let in_window = times[i..].iter().take_while(|t| **t < start + 1100).count();
+            let in_window = times[i..].iter().take_while(|t| **t < start + 1020).count();
             assert!(
                 in_window <= 30,
-                "{in_window} sends within 1.1 s from {start} ms"
+                "{in_window} sends within 1.02 s from {start} ms"
             );
         }
     }
@@ -230,10 +261,10 @@ mod tests {
     async fn a_waiting_dialog_answer_goes_before_queued_deliveries() {
         let budget = budget();
         // Fill the bulk lane's share of this second.
-        let first: Vec<_> = (0..24).map(|chat| (chat, Lane::Bulk)).collect();
+        let first: Vec<_> = (0..29).map(|chat| (chat, Lane::Bulk)).collect();
         turns(Arc::clone(&budget), first).await;
         // The dialog fills the rest, so everything now waits for the window to move.
-        let rest: Vec<_> = (24..30).map(|chat| (chat, Lane::Dialog)).collect();
+        let rest: Vec<_> = (29..30).map(|chat| (chat, Lane::Dialog)).collect();
         turns(Arc::clone(&budget), rest).await;
         let mut queued: Vec<_> = (100..110).map(|chat| (chat, Lane::Bulk)).collect();
         queued.push((200, Lane::Dialog));

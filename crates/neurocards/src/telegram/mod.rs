@@ -16,6 +16,8 @@ use url::Url;
 
 use budget::{Budget, Lane, Limits};
 
+use crate::store::Store;
+
 /// Telegram accepts uploads of up to 50 MB from bots.
 pub const MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 
@@ -92,6 +94,13 @@ impl Telegram {
             budget: Arc::new(Budget::new(Limits::default())),
             token: token.clone(),
         })
+    }
+
+    /// The same client, taking its turns from the token's budget shared through `store` by
+    /// every process that sends with the token. Call before the client is cloned.
+    pub fn with_shared_budget(mut self, store: Store) -> Telegram {
+        self.budget = Arc::new(Budget::shared(Limits::default(), store));
+        self
     }
 
     /// The client for the dialog. Its messages must first wait for [`Telegram::dialog_turn`].

@@ -13,6 +13,7 @@ mod payments;
 mod promo;
 mod property;
 mod queue;
+mod sends;
 mod summaries;
 mod transfer;
 mod workers;

@@ -1,0 +1,255 @@
+//! Telegram's flood limits for one bot token, as one decision over the sends of the last
+//! seconds: about 30 messages per second overall and about one per second in a chat, 429
+//! beyond. The same rule serves a process on its own and every process of a deployment
+//! through the database (they share one token, so they share its budget).
+//!
+//! A person waiting on the dialog goes first. While people are talking to the bot (a dialog
+//! answer went out in the last `dialog_quiet`, or one is waiting), deliveries and summaries
+//! leave `dialog_reserve` sends of each second to the dialog; while nobody is, they leave
+//! one, so that the first answer to someone who starts talking need not wait for a second
+//! of deliveries to pass.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// An answer to a person's action.
+    Dialog,
+    /// Deliveries, summaries, alerts: nobody is waiting on them second by second.
+    Bulk,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Dialog => "dialog",
+            Lane::Bulk => "bulk",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Lane> {
+        match text {
+            "dialog" => Some(Lane::Dialog),
+            "bulk" => Some(Lane::Bulk),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Sends per second overall.
+    pub per_second: usize,
+    /// Of those, kept for the dialog while people are talking to the bot.
+    pub dialog_reserve: usize,
+    /// The least time between two sends to one chat.
+    pub per_chat: Duration,
+    /// Added to the per-chat interval: for the time a request takes to reach Telegram.
+    pub chat_margin: Duration,
+    /// Added to the one-second window. Two sends a second apart reach Telegram with about
+    /// the same delay, so this covers only how much that delay varies; each millisecond of
+    /// it costs the bulk lane a thousandth of its rate.
+    pub window_margin: Duration,
+    /// How long after a dialog answer the reserve is still kept.
+    pub dialog_quiet: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_second: 30,
+            dialog_reserve: 6,
+            per_chat: Duration::from_secs(1),
+            chat_margin: Duration::from_millis(100),
+            window_margin: Duration::from_millis(20),
+            dialog_quiet: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Limits {
+    fn window(&self) -> i64 {
+        millis(Duration::from_secs(1) + self.window_margin)
+    }
+
+    fn chat_interval(&self) -> i64 {
+        millis(self.per_chat + self.chat_margin)
+    }
+
+    /// How long a send matters to later decisions: older ones can be forgotten.
+    pub fn memory(&self) -> Duration {
+        (Duration::from_secs(1) + self.window_margin)
+            .max(self.per_chat + self.chat_margin)
+            .max(self.dialog_quiet)
+    }
+}
+
+/// A send that went out, at `at` milliseconds on the deciding clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub at: i64,
+    pub chat: i64,
+    pub lane: Lane,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    Now,
+    /// Not before `until`. `by_chat`: only this chat is held back (others may go sooner).
+    Wait {
+        until: i64,
+        by_chat: bool,
+    },
+}
+
+/// Whether a send to `chat` in `lane` may go at `now`. `recent`: the sends of the last
+/// [`Limits::memory`], oldest first; `dialog_waiting`: a dialog answer of this process is
+/// waiting for its turn.
+pub fn turn(
+    limits: &Limits,
+    recent: &[Sent],
+    chat: i64,
+    lane: Lane,
+    now: i64,
+    dialog_waiting: bool,
+) -> Turn {
+    let window = limits.window();
+    let in_window: Vec<i64> = recent
+        .iter()
+        .map(|sent| sent.at)
+        .filter(|at| now - at < window)
+        .collect();
+    let people_talking = dialog_waiting
+        || recent
+            .iter()
+            .any(|sent| sent.lane == Lane::Dialog && now - sent.at < millis(limits.dialog_quiet));
+    let cap = match lane {
+        Lane::Dialog => limits.per_second,
+        Lane::Bulk if people_talking => limits.per_second.saturating_sub(limits.dialog_reserve),
+        Lane::Bulk => limits.per_second.saturating_sub(1),
+    }
+    .max(1);
+    let mut until = now;
+    if in_window.len() >= cap {
+        // The send that must leave the window before this one may go.
+        until = until.max(in_window[in_window.len() - cap] + window);
+    }
+    if lane == Lane::Bulk && dialog_waiting {
+        // A person is waiting for an answer: look again shortly.
+        until = until.max(now + 10);
+    }
+    let window_ready = until;
+    if let Some(last) = recent
+        .iter()
+        .filter(|sent| sent.chat == chat)
+        .map(|sent| sent.at)
+        .max()
+    {
+        until = until.max(last + limits.chat_interval());
+    }
+    if until <= now {
+        Turn::Now
+    } else {
+        Turn::Wait {
+            until,
+            by_chat: until > window_ready,
+        }
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(at: i64, chat: i64, lane: Lane) -> Sent {
+        Sent { at, chat, lane }
+    }
+
+    /// Grants `sends` (chat, lane) in order, each at the first moment it may go, and
+    /// returns when each went.
+    fn schedule(limits: &Limits, sends: &[(i64, Lane)]) -> Vec<i64> {
+        let mut recent: Vec<Sent> = Vec::new();
+        let mut now = 0;
+        let mut times = Vec::new();
+        for &(chat, lane) in sends {
+            loop {
+                match turn(limits, &recent, chat, lane, now, false) {
+                    Turn::Now => break,
+                    Turn::Wait { until, .. } => now = until,
+                }
+            }
+            recent.push(sent(now, chat, lane));
+            times.push(now);
+        }
+        times
+    }
+
+    #[test]
+    fn with_nobody_talking_deliveries_leave_one_send_a_second() {
+        let bulk: Vec<_> = (0..40).map(|chat| (chat, Lane::Bulk)).collect();
+        let times = schedule(&Limits::default(), &bulk);
+        assert_eq!(times.iter().filter(|t| **t == 0).count(), 29, "{times:?}");
+        // A person who starts talking is answered in the same instant.
+        let recent: Vec<_> = (0..29).map(|chat| sent(0, chat, Lane::Bulk)).collect();
+        assert_eq!(
+            turn(&Limits::default(), &recent, 100, Lane::Dialog, 0, false),
+            Turn::Now
+        );
+    }
+
+    #[test]
+    fn while_people_talk_deliveries_leave_the_dialog_its_reserve() {
+        let limits = Limits::default();
+        let mut recent = vec![sent(0, 500, Lane::Dialog)];
+        recent.extend((0..23).map(|chat| sent(10, chat, Lane::Bulk)));
+        // 24 in the window: the bulk lane's share while the dialog is active.
+        assert_eq!(
+            turn(&limits, &recent, 99, Lane::Bulk, 20, false),
+            Turn::Wait {
+                until: 1020,
+                by_chat: false
+            }
+        );
+        assert_eq!(
+            turn(&limits, &recent, 99, Lane::Dialog, 20, false),
+            Turn::Now
+        );
+        // Two seconds after the last answer, the reserve is released.
+        let mut later = vec![sent(0, 500, Lane::Dialog)];
+        later.extend((0..28).map(|chat| sent(2000, chat, Lane::Bulk)));
+        assert_eq!(
+            turn(&limits, &later, 99, Lane::Bulk, 2000, false),
+            Turn::Now
+        );
+    }
+
+    #[test]
+    fn a_waiting_dialog_answer_holds_deliveries_back() {
+        let turn = turn(&Limits::default(), &[], 1, Lane::Bulk, 0, true);
+        assert_eq!(
+            turn,
+            Turn::Wait {
+                until: 10,
+                by_chat: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_busy_chat_holds_back_only_that_chat() {
+        let limits = Limits::default();
+        let recent = [sent(0, 7, Lane::Bulk)];
+        assert_eq!(
+            turn(&limits, &recent, 7, Lane::Bulk, 500, false),
+            Turn::Wait {
+                until: 1100,
+                by_chat: true
+            }
+        );
+        assert_eq!(turn(&limits, &recent, 8, Lane::Bulk, 500, false), Turn::Now);
+    }
+}
