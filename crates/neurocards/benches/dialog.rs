@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{env_number, machine};
+use common::{env_number, machine, percentile};
 
 use std::time::{Duration, Instant};
 
@@ -227,14 +227,6 @@ fn answer_time(calls: &[RecordedCall], chat: i64, action: Instant) -> Option<Dur
         .filter(|call| call.at >= action && ANSWERS.contains(&call.method.as_str()))
         .find(|call| call.params["chat_id"].as_i64() == Some(chat))
         .map(|call| call.at.saturating_duration_since(action))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> u128 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index].as_millis()
 }
 
 fn bench_config(

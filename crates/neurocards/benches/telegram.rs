@@ -194,7 +194,12 @@ async fn measure(
             .filter(|(status, _)| status.is_terminal())
             .map(|(_, jobs)| jobs)
             .sum();
-        let count = telegram.calls().len();
+        // The bot's long polls go on; only what is sent counts.
+        let count = telegram
+            .calls()
+            .iter()
+            .filter(|call| call.method != "getUpdates")
+            .count();
         if count != last_count {
             last_count = count;
             quiet_since = Instant::now();

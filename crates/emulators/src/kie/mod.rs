@@ -177,6 +177,10 @@ pub struct EmulatedTask {
     /// "success", or what the task was scripted to end with: "violation", "people",
     /// "temporary", "unknown", "nourl".
     pub outcome: String,
+    /// When the task ends (its state turns to success or fail): latencies are measured from
+    /// here.
+    #[serde(skip)]
+    pub finished_at: Instant,
 }
 
 /// A running KIE emulator; it stops when dropped.

@@ -332,6 +332,7 @@ impl Task {
             callback_url: self.callback_url.clone(),
             state: self.state(now).to_owned(),
             outcome: self.outcome.name().to_owned(),
+            finished_at: self.finished_at(),
         }
     }
 }

@@ -136,3 +136,18 @@ pub fn accounts_of_one_key(prefix: &str, count: usize) -> (Vec<KieAccount>, Vec<
         .collect();
     (accounts, pairs)
 }
+
+/// The value at fraction `p` of `sorted`, in milliseconds (0 when empty).
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> u128 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index].as_millis()
+}
+
+/// A port on 127.0.0.1 nobody listens on right now, for a process's HTTP server.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}

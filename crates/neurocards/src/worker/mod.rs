@@ -20,6 +20,7 @@ pub mod wakeups;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -199,6 +200,11 @@ impl Worker {
                 }
             }
             if claimed > 0 && jobs.len() < self.settings.concurrency {
+                // More may be waiting: claim again at once, but not past housekeeping that
+                // is due, which a steady stream of new jobs would otherwise hold back.
+                if housekeeping.tick().now_or_never().is_some() {
+                    self.housekeeping(&mut jobs).await;
+                }
                 continue;
             }
             tokio::select! {
@@ -237,27 +243,6 @@ impl Worker {
             match self.store.register_worker(&self.info).await {
                 Ok(()) => self.liveness.beat(self.now()),
                 Err(err) => tracing::error!(error = %err, "registering again failed"),
-            }
-        }
-        if self
-            .liveness
-            .may_judge_others(self.now(), self.store.options().worker_dead_after)
-        {
-            match self
-                .store
-                .requeue_jobs_of_dead_workers_judged_by(&self.info.id)
-                .await
-            {
-                Ok(0) => {}
-                Ok(taken) => {
-                    tracing::warn!(jobs = taken, "took back the jobs of dead workers");
-                    self.alerts
-                        .raise(crate::alerts::AlertKind::WorkerGone, &[("jobs", &taken)])
-                        .await;
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "taking back jobs of dead workers failed")
-                }
             }
         }
         self.check_queue_age().await;
