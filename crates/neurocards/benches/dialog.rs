@@ -7,7 +7,10 @@
 //! `cargo bench --bench dialog` with `BENCH_USERS` (default 100), `BENCH_PACE_MS` (the pause
 //! between a person's actions, default 1500), `BENCH_SPREAD_MS` (over how long the users
 //! arrive, default 15000) and `BENCH_DATABASE_URL` (default: SQLite in a temporary
-//! directory; give an empty PostgreSQL database to measure that engine).
+//! directory; give an empty PostgreSQL database to measure that engine). For a burst of users
+//! measured without Telegram's limits (the bot's own work alone): `BENCH_ENFORCE_LIMITS=0`
+//! (the emulator answers no 429) and `BENCH_TELEGRAM_RATE` (the bot's
+//! `TELEGRAM_MESSAGES_PER_SECOND`, default 30).
 //!
 //! The answer time of an action is from the moment the update is queued at the emulator to
 //! the moment the bot's answer (a new message or an edit in that chat) reaches it.
@@ -39,6 +42,8 @@ async fn main() -> anyhow::Result<()> {
     let users: i64 = env_number("BENCH_USERS", 100);
     let pace = Duration::from_millis(env_number("BENCH_PACE_MS", 1500));
     let spread = Duration::from_millis(env_number("BENCH_SPREAD_MS", 15_000));
+    let enforce_limits = env_number("BENCH_ENFORCE_LIMITS", 1) != 0;
+    let rate: usize = env_number("BENCH_TELEGRAM_RATE", 30);
     let kie = KieEmulator::start(KieConfig {
         accounts: vec![KieAccount {
             name: "main".into(),
@@ -52,14 +57,14 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let telegram = TelegramEmulator::start(TelegramConfig {
-        enforce_limits: true,
+        enforce_limits,
         ..TelegramConfig::default()
     })
     .await?;
     let dir = tempfile::tempdir()?;
     let database = std::env::var("BENCH_DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let config = bench_config(&database, &telegram, &kie, users)?;
+    let config = bench_config(&database, &telegram, &kie, users, rate)?;
     let engine = config.database_url.engine();
     let app = App::build(&config, Role::All).await?;
     let store = app.store().clone();
@@ -121,7 +126,8 @@ async fn main() -> anyhow::Result<()> {
         .sum();
     let breaches = store.check_invariants().await?;
     println!(
-        "dialog benchmark: {users} users at a person's pace ({pace:?} between actions), arriving over {spread:?}, {VIDEOS_PER_USER} videos each, {engine:?}, Telegram's limits enforced"
+        "dialog benchmark: {users} users at a person's pace ({pace:?} between actions), arriving over {spread:?}, {VIDEOS_PER_USER} videos each, {engine:?}, Telegram's limits {}, the bot's budget {rate} messages/s",
+        if enforce_limits { "enforced" } else { "lifted" }
     );
     println!("  machine             {}", machine());
     println!(
@@ -234,6 +240,7 @@ fn bench_config(
     telegram: &TelegramEmulator,
     kie: &KieEmulator,
     users: i64,
+    telegram_rate: usize,
 ) -> anyhow::Result<Config> {
     Ok(Config::from_pairs([
         ("DATABASE_URL", database.to_owned()),
@@ -252,5 +259,6 @@ fn bench_config(
         ("HEARTBEAT_EVERY", "1s".to_owned()),
         ("QUEUE_CHECK_EVERY", "100ms".to_owned()),
         ("TELEGRAM_LONG_POLL", "1s".to_owned()),
+        ("TELEGRAM_MESSAGES_PER_SECOND", telegram_rate.to_string()),
     ])?)
 }

@@ -169,6 +169,9 @@ pub struct Config {
     /// How long a video that certainly did not reach Telegram is tried again.
     pub delivery_patience: Duration,
     pub telegram: TelegramTimeouts,
+    /// Messages a second the bot token may send overall (Telegram: about 30; more only with
+    /// paid broadcasts). Every process that sends with the token shares it.
+    pub telegram_per_second: usize,
     pub kie: KieLimits,
 }
 
@@ -413,6 +416,12 @@ impl Config {
                 upload: vars.duration("TELEGRAM_UPLOAD_TIMEOUT", Duration::from_secs(300))?,
                 long_poll: vars.duration("TELEGRAM_LONG_POLL", Duration::from_secs(25))?,
             },
+            telegram_per_second: vars.parse(
+                "TELEGRAM_MESSAGES_PER_SECOND",
+                30,
+                "a whole number of messages of at least 1",
+                |s| s.parse::<usize>().ok().filter(|n| *n >= 1),
+            )?,
             max_transfers: vars.parse(
                 "MAX_TRANSFERS",
                 8,

@@ -139,6 +139,9 @@ impl App {
             Role::All | Role::Worker => {
                 let mut settings = worker_settings(config);
                 settings.cheapest_price = cheapest_price;
+                // KIE calls PUBLIC_URL, which only `run` is sure to serve itself: a `worker`
+                // process's jobs are woken by nobody and keep polling at KIE's pace.
+                settings.poll.woken_by_callbacks = role == Role::All && config.public_url.is_some();
                 Some(build_worker(config, store.clone(), telegram.clone(), settings).await?)
             }
             Role::Bot => None,
@@ -263,13 +266,14 @@ impl App {
 
 /// The process's one Telegram client.
 pub fn telegram_client(config: &Config) -> anyhow::Result<Telegram> {
-    Telegram::with_timeouts(
+    Ok(Telegram::with_timeouts(
         config.require_bot_token()?,
         &config.telegram_api_url,
         config.telegram.request,
         config.telegram.upload,
     )
-    .context("building the Telegram client")
+    .context("building the Telegram client")?
+    .with_rate(config.telegram_per_second))
 }
 
 /// Refunds and reconciliation, for `admin refund-payment` and `admin payments reconcile`.
@@ -361,6 +365,7 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
         poll: PollSchedule {
             first: config.kie.poll_first_interval,
             max: config.poll_max_interval,
+            woken_by_callbacks: false,
         },
         poll_timeout: config.poll_timeout,
         retry: RetryPolicy {

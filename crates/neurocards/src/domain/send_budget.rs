@@ -68,6 +68,16 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Telegram's limits with `per_second` messages a second overall, a fifth of them kept
+    /// for the dialog while people talk.
+    pub fn with_rate(per_second: usize) -> Limits {
+        Limits {
+            per_second: per_second.max(1),
+            dialog_reserve: (per_second / 5).max(1),
+            ..Limits::default()
+        }
+    }
+
     fn window(&self) -> i64 {
         millis(Duration::from_secs(1) + self.window_margin)
     }
@@ -225,6 +235,14 @@ mod tests {
             turn(&limits, &later, 99, Lane::Bulk, 2000, false),
             Turn::Now
         );
+    }
+
+    #[test]
+    fn the_default_rate_is_telegrams_with_a_fifth_for_the_dialog() {
+        let limits = Limits::with_rate(30);
+        assert_eq!((limits.per_second, limits.dialog_reserve), (30, 6));
+        assert_eq!(Limits::with_rate(1000).dialog_reserve, 200);
+        assert_eq!(Limits::with_rate(1).dialog_reserve, 1);
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub struct Telegram {
     uploads: Bot,
     /// Every message of the process, the dialog's and the worker's, takes its turn here.
     budget: Arc<Budget>,
+    limits: Limits,
     token: SecretString,
 }
 
@@ -92,14 +93,23 @@ impl Telegram {
             bot,
             uploads,
             budget: Arc::new(Budget::new(Limits::default())),
+            limits: Limits::default(),
             token: token.clone(),
         })
+    }
+
+    /// The same client with `per_second` messages a second for the token. Call before the
+    /// client is cloned.
+    pub fn with_rate(mut self, per_second: usize) -> Telegram {
+        self.limits = Limits::with_rate(per_second);
+        self.budget = Arc::new(Budget::new(self.limits.clone()));
+        self
     }
 
     /// The same client, taking its turns from the token's budget shared through `store` by
     /// every process that sends with the token. Call before the client is cloned.
     pub fn with_shared_budget(mut self, store: Store) -> Telegram {
-        self.budget = Arc::new(Budget::shared(Limits::default(), store));
+        self.budget = Arc::new(Budget::shared(self.limits.clone(), store));
         self
     }
 
