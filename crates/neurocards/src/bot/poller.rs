@@ -64,15 +64,17 @@ pub(super) async fn run(
     }
 }
 
-/// Stores every update of a batch (a repeat of one already stored is ignored).
+/// Stores every update of a batch, in one transaction (a repeat of one already stored is
+/// ignored).
 async fn store_all(store: &Store, updates: &[Update]) -> Result<(), String> {
+    let mut rows = Vec::with_capacity(updates.len());
     for update in updates {
         let body = serde_json::to_string(update)
             .map_err(|err| format!("an update does not serialise: {err}"))?;
-        store
-            .inbox_put(i64::from(update.id.0), chat_of(update), &body)
-            .await
-            .map_err(|err| format!("storing an update failed: {err}"))?;
+        rows.push((i64::from(update.id.0), chat_of(update), body));
     }
-    Ok(())
+    store
+        .inbox_put_all(&rows)
+        .await
+        .map_err(|err| format!("storing updates failed: {err}"))
 }

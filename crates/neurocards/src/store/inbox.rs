@@ -46,6 +46,35 @@ impl Store {
         Ok(inserted == 1)
     }
 
+    /// Stores a batch of updates from `getUpdates` (`(update_id, chat_id, body)`) in one
+    /// transaction: one commit for up to a hundred updates instead of one each, which bounded
+    /// how fast a burst of users got in. Updates stored before are left as they are.
+    pub async fn inbox_put_all(
+        &self,
+        updates: &[(i64, Option<i64>, String)],
+    ) -> Result<(), StoreError> {
+        const CONTEXT: &str = "storing Telegram updates";
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let mut tx = self.begin_write(CONTEXT).await?;
+        for (update_id, chat_id, body) in updates {
+            sqlx::query(
+                "INSERT INTO telegram_inbox (update_id, chat_id, body, received_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (update_id) DO NOTHING",
+            )
+            .bind(*update_id)
+            .bind(*chat_id)
+            .bind(body.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context(CONTEXT)?;
+        }
+        tx.commit().await.context(CONTEXT)
+    }
+
     /// Claims up to `limit` updates for `holder`: the oldest pending update of each chat
     /// whose claim is free or older than `stale_after`, oldest first.
     pub async fn inbox_claim(

@@ -1,8 +1,9 @@
 //! The bot token's rate budget as this process spends it: every message of the process,
 //! the dialog's and the worker's, takes its turn here, by the rule of
 //! [`crate::domain::send_budget`]. When other processes send with the same token (a `bot`
-//! and its `worker`s), each turn is then also taken from the budget they share in the
-//! database, so that together they stay within Telegram's limits.
+//! and its `worker`s), each turn is taken from the budget they share in the database
+//! instead, so that together they stay within Telegram's limits; a process that cannot
+//! reach the database meanwhile keeps to its own.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,9 +12,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::clock::{Clock, SystemClock};
 use crate::domain::send_budget::{self, Sent, Turn};
 pub use crate::domain::send_budget::{Lane, Limits};
-use crate::store::Store;
+use crate::store::{SendTurn, Store};
 
 pub struct Budget {
     limits: Limits,
@@ -67,6 +69,15 @@ impl Budget {
     /// Waits until a message to `chat` may be sent in `lane`, and counts it as sent.
     pub async fn acquire(&self, chat: i64, lane: Lane) {
         let _waiting = (lane == Lane::Dialog).then(|| DialogWaiting::enter(self));
+        // The shared budget knows every process's sends: it alone decides while it answers.
+        if let Some(shared) = &self.shared {
+            if shared
+                .take(&self.limits, chat, lane, || self.dialog_waiting())
+                .await
+            {
+                return;
+            }
+        }
         loop {
             let now = self.millis_now();
             match self.try_take(chat, lane, now) {
@@ -78,9 +89,13 @@ impl Budget {
                 }
             }
         }
-        if let Some(shared) = &self.shared {
-            shared.take(&self.limits, chat, lane).await;
-        }
+    }
+
+    fn dialog_waiting(&self) -> bool {
+        self.state
+            .lock()
+            .map(|state| state.dialog_waiting > 0)
+            .unwrap_or(false)
     }
 
     fn millis_now(&self) -> i64 {
@@ -121,31 +136,48 @@ impl Budget {
 }
 
 impl Shared {
-    async fn take(&self, limits: &Limits, chat: i64, lane: Lane) {
+    /// Takes the turn from the database; false when the database did not answer (the caller
+    /// then keeps to its own budget).
+    async fn take(
+        &self,
+        limits: &Limits,
+        chat: i64,
+        lane: Lane,
+        dialog_waiting: impl Fn() -> bool,
+    ) -> bool {
         let head = &self.heads[match lane {
             Lane::Dialog => 0,
             Lane::Bulk => 1,
         }];
         let mut held = Some(head.lock().await);
         loop {
-            match self.store.take_telegram_send(limits, chat, lane).await {
-                Ok(Turn::Now) => {
+            let holding_back = lane == Lane::Bulk && dialog_waiting();
+            match self
+                .store
+                .take_telegram_send(&SystemClock, limits, chat, lane, holding_back)
+                .await
+            {
+                Ok(SendTurn::At(at)) => {
                     if self.unreachable.swap(false, Ordering::Relaxed) {
                         tracing::info!("the shared Telegram budget is back");
                     }
-                    return;
+                    // The place is ours; the next message of this process may ask meanwhile.
+                    drop(held);
+                    sleep_ms(at.saturating_sub(SystemClock.now_millis())).await;
+                    return true;
                 }
-                Ok(Turn::Wait { until, by_chat }) => {
-                    let wait = until
-                        .saturating_sub(self.store.now_millis())
-                        .clamp(1, 2_000);
+                Ok(SendTurn::Wait { until, by_chat }) => {
                     // Held back by its own chat only: the messages to other chats behind it
                     // need not wait for it.
                     if by_chat {
                         held = None;
                     }
-                    tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(1)))
-                        .await;
+                    sleep_ms(
+                        until
+                            .saturating_sub(SystemClock.now_millis())
+                            .clamp(1, 2_000),
+                    )
+                    .await;
                     if held.is_none() {
                         held = Some(head.lock().await);
                     }
@@ -157,10 +189,16 @@ impl Shared {
                     if !self.unreachable.swap(true, Ordering::Relaxed) {
                         tracing::warn!(error = %err, "the shared Telegram budget is out of reach: sending by this process's own budget until it is back");
                     }
-                    return;
+                    return false;
                 }
             }
         }
+    }
+}
+
+async fn sleep_ms(millis: i64) {
+    if millis > 0 {
+        tokio::time::sleep(Duration::from_millis(u64::try_from(millis).unwrap_or(0))).await;
     }
 }
 

@@ -14,6 +14,7 @@ crate::both_engines!(
     a_claim_left_by_a_dead_process_is_taken_over_and_the_dead_cannot_mark_it,
     two_processes_never_claim_the_same_update,
     processed_updates_are_forgotten_after_the_keep_time,
+    a_polled_batch_is_stored_whole_and_repeats_in_it_are_ignored,
 );
 
 const STALE: Duration = Duration::from_secs(30);
@@ -162,5 +163,32 @@ async fn processed_updates_are_forgotten_after_the_keep_time(engine: Engine) {
         db.store.inbox_backlog().await.unwrap(),
         1,
         "pending ones stay"
+    );
+}
+
+async fn a_polled_batch_is_stored_whole_and_repeats_in_it_are_ignored(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    db.store.inbox_put(2, Some(20), "first copy").await.unwrap();
+    let batch: Vec<(i64, Option<i64>, String)> = (1..=3)
+        .map(|id| (id, Some(id * 10), format!("update {id}")))
+        .collect();
+    db.store.inbox_put_all(&batch).await.unwrap();
+    // The same batch again (the poller retrying after it lost the answer) adds nothing.
+    db.store.inbox_put_all(&batch).await.unwrap();
+    db.store.inbox_put_all(&[]).await.unwrap();
+    assert_eq!(db.store.inbox_backlog().await.unwrap(), 3);
+    let claimed = db.store.inbox_claim("a", 10, STALE).await.unwrap();
+    let mut bodies: Vec<(i64, String)> = claimed
+        .iter()
+        .map(|update| (update.update_id, update.body.clone()))
+        .collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [
+            (1, "update 1".to_owned()),
+            (2, "first copy".to_owned()),
+            (3, "update 3".to_owned())
+        ]
     );
 }

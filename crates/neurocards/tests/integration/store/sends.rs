@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use neurocards::domain::send_budget::{Lane, Limits, Turn};
-use neurocards::store::Engine;
+use neurocards::clock::SystemClock;
+use neurocards::domain::send_budget::{Lane, Limits};
+use neurocards::store::{Engine, SendTurn};
 use neurocards::telegram::budget::Budget;
 
 use crate::harness::TestDb;
@@ -20,44 +21,79 @@ async fn the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place(eng
     let take = |chat: i64, lane: Lane| {
         let store = db.store.clone();
         let limits = limits.clone();
-        async move { store.take_telegram_send(&limits, chat, lane).await.unwrap() }
+        let clock = db.clock.clone();
+        async move {
+            store
+                .take_telegram_send(&clock, &limits, chat, lane, false)
+                .await
+                .unwrap()
+        }
     };
     let start = db.store.now_millis();
     // Nobody is talking: deliveries may take all but one send of the window.
     for chat in 0..29 {
-        assert_eq!(take(chat, Lane::Bulk).await, Turn::Now, "send {chat}");
+        assert_eq!(
+            take(chat, Lane::Bulk).await,
+            SendTurn::At(start),
+            "send {chat}"
+        );
     }
     assert_eq!(
         take(29, Lane::Bulk).await,
-        Turn::Wait {
+        SendTurn::Wait {
             until: start + 1020,
             by_chat: false
         }
     );
     // The one left is a person's.
-    assert_eq!(take(100, Lane::Dialog).await, Turn::Now);
-    assert!(matches!(take(101, Lane::Dialog).await, Turn::Wait { .. }));
-    // A chat already written to waits for its own second, whatever the lane.
+    assert_eq!(take(100, Lane::Dialog).await, SendTurn::At(start));
+    assert!(matches!(
+        take(101, Lane::Dialog).await,
+        SendTurn::Wait { by_chat: false, .. }
+    ));
+    // A chat already written to waits for its own second. A person's answer keeps its place
+    // there: a delivery to that chat from another process comes after it.
     db.clock.advance(Duration::from_millis(1030));
+    assert_eq!(take(100, Lane::Dialog).await, SendTurn::At(start + 1100));
     assert_eq!(
-        take(100, Lane::Dialog).await,
-        Turn::Wait {
-            until: start + 1100,
+        take(100, Lane::Bulk).await,
+        SendTurn::Wait {
+            until: start + 2200,
             by_chat: true
         }
     );
 
     // The window has moved; a person was answered within two seconds, so deliveries keep
-    // to 24 of the 30.
-    for chat in 200..224 {
-        assert_eq!(take(chat, Lane::Bulk).await, Turn::Now, "send {chat}");
+    // to 24 of the 30, the reserved answer among them.
+    for chat in 200..223 {
+        assert_eq!(
+            take(chat, Lane::Bulk).await,
+            SendTurn::At(start + 1030),
+            "send {chat}"
+        );
     }
-    assert!(matches!(take(224, Lane::Bulk).await, Turn::Wait { .. }));
-    assert_eq!(take(300, Lane::Dialog).await, Turn::Now);
+    assert!(matches!(
+        take(223, Lane::Bulk).await,
+        SendTurn::Wait { by_chat: false, .. }
+    ));
+    assert_eq!(take(300, Lane::Dialog).await, SendTurn::At(start + 1030));
+    // A delivery holds back while its process has an answer waiting.
+    let held = db
+        .store
+        .take_telegram_send(&db.clock, &limits, 400, Lane::Bulk, true)
+        .await
+        .unwrap();
+    assert!(
+        matches!(held, SendTurn::Wait { by_chat: false, .. }),
+        "{held:?}"
+    );
 
     // The sends of long ago are forgotten, not kept.
     db.clock.advance(Duration::from_secs(10));
-    assert_eq!(take(1, Lane::Bulk).await, Turn::Now);
+    assert_eq!(
+        take(1, Lane::Bulk).await,
+        SendTurn::At(db.store.now_millis())
+    );
     let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM telegram_sends")
         .fetch_one(db.store.pool())
         .await
@@ -74,11 +110,11 @@ async fn a_budget_shared_through_the_store_counts_its_sends_there(engine: Engine
     // Another process asking now finds the window full of the first one's sends.
     let other = db
         .store
-        .take_telegram_send(&Limits::default(), 99, Lane::Bulk)
+        .take_telegram_send(&SystemClock, &Limits::default(), 99, Lane::Bulk, false)
         .await
         .unwrap();
     assert!(
-        matches!(other, Turn::Wait { by_chat: false, .. }),
+        matches!(other, SendTurn::Wait { by_chat: false, .. }),
         "{other:?}"
     );
 }
