@@ -6,7 +6,7 @@
 //! reach the database meanwhile keeps to its own.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -41,7 +41,13 @@ struct Shared {
     heads: [tokio::sync::Mutex<()>; 2],
     /// The database did not answer the last ask: logged once per outage.
     unreachable: AtomicBool,
+    /// When the database last failed to answer (system clock, ms): for a while after, the
+    /// process keeps to its own budget rather than make every message wait for a timeout.
+    failed_at: AtomicI64,
 }
+
+/// How long after a failed ask the shared budget is left alone.
+const UNREACHABLE_REST_MS: i64 = 5_000;
 
 impl Budget {
     /// A budget this process has to itself: `neurocards run` alone on its token.
@@ -61,6 +67,7 @@ impl Budget {
                 store,
                 heads: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
                 unreachable: AtomicBool::new(false),
+                failed_at: AtomicI64::new(i64::MIN),
             }),
             ..Budget::new(limits)
         }
@@ -145,6 +152,12 @@ impl Shared {
         lane: Lane,
         dialog_waiting: impl Fn() -> bool,
     ) -> bool {
+        let since_failure = SystemClock
+            .now_millis()
+            .saturating_sub(self.failed_at.load(Ordering::Relaxed));
+        if since_failure < UNREACHABLE_REST_MS {
+            return false;
+        }
         let head = &self.heads[match lane {
             Lane::Dialog => 0,
             Lane::Bulk => 1,
@@ -183,6 +196,8 @@ impl Shared {
                     }
                 }
                 Err(err) => {
+                    self.failed_at
+                        .store(SystemClock.now_millis(), Ordering::Relaxed);
                     // Without the database the message goes by this process's own budget:
                     // at worst Telegram answers 429 and the sender waits as told, which is
                     // better than holding every message for the length of an outage.

@@ -13,6 +13,7 @@ use crate::harness::TestDb;
 crate::both_engines!(
     the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place,
     a_budget_shared_through_the_store_counts_its_sends_there,
+    without_the_database_a_process_sends_by_its_own_budget,
 );
 
 async fn the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place(engine: Engine) {
@@ -117,4 +118,18 @@ async fn a_budget_shared_through_the_store_counts_its_sends_there(engine: Engine
         matches!(other, SendTurn::Wait { by_chat: false, .. }),
         "{other:?}"
     );
+}
+
+async fn without_the_database_a_process_sends_by_its_own_budget(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let budget = Budget::shared(Limits::default(), db.store.clone());
+    db.store.close().await;
+    // Every message still gets its turn (the process's own), none waits for the database.
+    let sent = tokio::time::timeout(Duration::from_secs(10), async {
+        for chat in 0..40 {
+            budget.acquire(chat, Lane::Bulk).await;
+        }
+    })
+    .await;
+    assert!(sent.is_ok(), "the sends waited for a database that is gone");
 }
