@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::{env_number, free_port, machine, percentile, place_orders, process_env, spawn, stop};
+use common::{
+    env_number, free_port, machine, percentile, place_orders, process_env, spawn, sqlite_url, stop,
+};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -69,10 +71,7 @@ async fn measure(mode: Mode, videos: i64, stage: Duration) -> anyhow::Result<Vec
     .await?;
     let telegram = TelegramEmulator::start(TelegramConfig::default()).await?;
     let dir = tempfile::tempdir()?;
-    let url = DatabaseUrl::parse(&format!(
-        "sqlite://{}",
-        dir.path().join("bench.db").display()
-    ))?;
+    let url = DatabaseUrl::parse(&sqlite_url(dir.path()))?;
     let store = Store::connect(&url, StoreOptions::default()).await?;
     let photo = telegram.add_file(neurocards::sample_photo::product_jpeg(480, 320));
     place_orders(&store, &photo, videos, 1).await?;

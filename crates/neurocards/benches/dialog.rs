@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{env_number, machine, percentile};
+use common::{env_number, machine, percentile, sqlite_url};
 
 use std::time::{Duration, Instant};
 
@@ -62,8 +62,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let dir = tempfile::tempdir()?;
-    let database = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let database = std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| sqlite_url(dir.path()));
     let config = bench_config(&database, &telegram, &kie, users, rate)?;
     let engine = config.database_url.engine();
     let app = App::build(&config, Role::All).await?;
@@ -93,12 +92,7 @@ async fn main() -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let stats = store.queue_stats().await?;
-        let ended: i64 = stats
-            .by_status
-            .iter()
-            .filter(|(status, _)| status.is_terminal())
-            .map(|(_, jobs)| jobs)
-            .sum();
+        let ended = stats.ended();
         if ended as usize >= expected || Instant::now() > deadline {
             break;
         }

@@ -117,7 +117,7 @@ async fn measure(
     let breaches = store.check_invariants().await?;
     store.close().await;
 
-    let cpu_share = (cpu_after.saturating_sub(cpu_before)) as f64 / ticks_per_second() / waited;
+    let cpu_share = (cpu_after.saturating_sub(cpu_before)) as f64 / TICKS_PER_SECOND / waited;
     let per_key: Vec<f64> = keys
         .iter()
         .map(|(key, _)| {
@@ -216,6 +216,4 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// Linux's USER_HZ: 100 on every architecture it runs on.
-fn ticks_per_second() -> f64 {
-    100.0
-}
+const TICKS_PER_SECOND: f64 = 100.0;

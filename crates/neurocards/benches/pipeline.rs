@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{env_number, place_orders};
+use common::{env_number, place_orders, sqlite_url};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,10 +41,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let telegram = TelegramEmulator::start(TelegramConfig::default()).await?;
     let dir = tempfile::tempdir()?;
-    let url = DatabaseUrl::parse(&format!(
-        "sqlite://{}",
-        dir.path().join("bench.db").display()
-    ))?;
+    let url = DatabaseUrl::parse(&sqlite_url(dir.path()))?;
     let options = StoreOptions {
         per_user_active_limit: 5,
         ..StoreOptions::default()
@@ -98,12 +95,7 @@ async fn main() -> anyhow::Result<()> {
         let stats = store.queue_stats().await?;
         peak_held = peak_held.max(stats.held);
         peak_rss = peak_rss.max(resident_kib());
-        let ended: i64 = stats
-            .by_status
-            .iter()
-            .filter(|(status, _)| status.is_terminal())
-            .map(|(_, jobs)| jobs)
-            .sum();
+        let ended = stats.ended();
         if ended == total || started.elapsed() > Duration::from_secs(600) {
             break;
         }

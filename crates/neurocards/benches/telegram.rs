@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{env_number, machine, place_orders, process_env, spawn, stop};
+use common::{env_number, machine, place_orders, process_env, spawn, sqlite_url, stop};
 
 use std::time::{Duration, Instant};
 
@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
         let measured = match deployment {
             Deployment::RunSqlite => {
                 let dir = tempfile::tempdir()?;
-                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                let url = sqlite_url(dir.path());
                 measure(deployment, &url, users, videos_each).await?
             }
             Deployment::RunPostgres | Deployment::BotAndTwoWorkers => {
@@ -188,12 +188,7 @@ async fn measure(
     let mut quiet_since = Instant::now();
     loop {
         let stats = store.queue_stats().await?;
-        let ended: i64 = stats
-            .by_status
-            .iter()
-            .filter(|(status, _)| status.is_terminal())
-            .map(|(_, jobs)| jobs)
-            .sum();
+        let ended = stats.ended();
         // The bot's long polls go on; only what is sent counts.
         let count = telegram
             .calls()

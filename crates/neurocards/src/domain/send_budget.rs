@@ -167,6 +167,37 @@ pub fn turn(
     }
 }
 
+/// What a budget shared by several processes gives a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedTurn {
+    /// The send is counted at `at`: now, or, for a dialog answer held back only by its own
+    /// chat, the chat's next free moment, reserved so that no delivery from another process
+    /// takes it first. Send at `at`.
+    At(i64),
+    /// Ask again at `until`. `by_chat`: only this chat is held back.
+    Wait { until: i64, by_chat: bool },
+}
+
+/// [`turn`] for a budget that several processes share: they cannot see each other's
+/// waiting answers, so a person's answer keeps its place in its chat by reserving it.
+pub fn shared_turn(
+    limits: &Limits,
+    recent: &[Sent],
+    chat: i64,
+    lane: Lane,
+    now: i64,
+    dialog_waiting: bool,
+) -> SharedTurn {
+    match turn(limits, recent, chat, lane, now, dialog_waiting) {
+        Turn::Now => SharedTurn::At(now),
+        Turn::Wait {
+            until,
+            by_chat: true,
+        } if lane == Lane::Dialog => SharedTurn::At(until),
+        Turn::Wait { until, by_chat } => SharedTurn::Wait { until, by_chat },
+    }
+}
+
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
@@ -243,6 +274,27 @@ mod tests {
         assert_eq!((limits.per_second, limits.dialog_reserve), (30, 6));
         assert_eq!(Limits::with_rate(1000).dialog_reserve, 200);
         assert_eq!(Limits::with_rate(1).dialog_reserve, 1);
+    }
+
+    #[test]
+    fn a_shared_answer_reserves_its_chats_next_moment_and_a_delivery_does_not() {
+        let limits = Limits::default();
+        let recent = [sent(0, 7, Lane::Bulk)];
+        assert_eq!(
+            shared_turn(&limits, &recent, 7, Lane::Dialog, 500, false),
+            SharedTurn::At(1100)
+        );
+        assert_eq!(
+            shared_turn(&limits, &recent, 7, Lane::Bulk, 500, false),
+            SharedTurn::Wait {
+                until: 1100,
+                by_chat: true
+            }
+        );
+        assert_eq!(
+            shared_turn(&limits, &recent, 8, Lane::Bulk, 500, false),
+            SharedTurn::At(500)
+        );
     }
 
     #[test]

@@ -51,7 +51,6 @@ pub use payments::{NewPayment, Payment, PaymentCredit, PaymentRefund, PaymentTot
 pub use progress::OrderProgress;
 pub use promo::{PromoCode, Redemption};
 pub use referrals::{ReferralBonus, ReferralStats};
-pub use sends::SendTurn;
 pub use stats::{Breach, QueueStats, WorkerStats};
 pub use transfer::{TransferReport, COPIED_TABLES, SKIPPED_TABLES};
 pub use users::{LedgerEntry, User};

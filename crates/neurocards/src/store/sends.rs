@@ -1,23 +1,12 @@
 //! The bot token's send budget shared by every process of a deployment.
 
 use crate::clock::{millis_of, Clock};
-use crate::domain::send_budget::{self, Lane, Limits, Sent, Turn};
+use crate::domain::send_budget::{self, Lane, Limits, Sent, SharedTurn};
 
 use super::{Engine, ResultExt, Store, StoreError};
 
-/// What [`Store::take_telegram_send`] gives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendTurn {
-    /// The send is counted at `at`: now, or, for a dialog answer held back only by its own
-    /// chat, the chat's next free moment, reserved so that no delivery from another process
-    /// takes it first. Send at `at`.
-    At(i64),
-    /// Ask again at `until`. `by_chat`: only this chat is held back.
-    Wait { until: i64, by_chat: bool },
-}
-
 impl Store {
-    /// Takes a send to `chat` in `lane` from the token's budget (see [`SendTurn`]), by
+    /// Takes a send to `chat` in `lane` from the token's budget (see [`SharedTurn`]), by
     /// `clock`. Telegram counts in wall time, so the senders pass the system clock, not the
     /// store's (which tests move by hand). `dialog_waiting`: a dialog answer of the caller's
     /// process is waiting, so a delivery holds back.
@@ -28,7 +17,7 @@ impl Store {
         chat: i64,
         lane: Lane,
         dialog_waiting: bool,
-    ) -> Result<SendTurn, StoreError> {
+    ) -> Result<SharedTurn, StoreError> {
         const CONTEXT: &str = "taking a Telegram send";
         let mut tx = self.begin_write(CONTEXT).await?;
         if self.engine == Engine::Postgres {
@@ -59,19 +48,9 @@ impl Store {
                 lane: Lane::parse(&lane).unwrap_or(Lane::Bulk),
             })
             .collect();
-        let turn = send_budget::turn(limits, &recent, chat, lane, now, dialog_waiting);
-        let granted = match turn {
-            Turn::Now => SendTurn::At(now),
-            // A person's answer keeps its place in its chat: a delivery another process is
-            // about to send there goes after it, not before.
-            Turn::Wait {
-                until,
-                by_chat: true,
-            } if lane == Lane::Dialog => SendTurn::At(until),
-            Turn::Wait { until, by_chat } => SendTurn::Wait { until, by_chat },
-        };
+        let granted = send_budget::shared_turn(limits, &recent, chat, lane, now, dialog_waiting);
         match granted {
-            SendTurn::At(at) => {
+            SharedTurn::At(at) => {
                 sqlx::query("INSERT INTO telegram_sends (at, chat, lane) VALUES ($1, $2, $3)")
                     .bind(at)
                     .bind(chat)
@@ -81,7 +60,7 @@ impl Store {
                     .context(CONTEXT)?;
                 tx.commit().await.context(CONTEXT)?;
             }
-            SendTurn::Wait { .. } => tx.rollback().await.context(CONTEXT)?,
+            SharedTurn::Wait { .. } => tx.rollback().await.context(CONTEXT)?,
         }
         Ok(granted)
     }

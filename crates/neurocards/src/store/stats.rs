@@ -21,6 +21,17 @@ pub struct QueueStats {
     pub workers: Vec<WorkerStats>,
 }
 
+impl QueueStats {
+    /// Jobs that have ended, whichever way.
+    pub fn ended(&self) -> i64 {
+        self.by_status
+            .iter()
+            .filter(|(status, _)| status.is_terminal())
+            .map(|(_, jobs)| jobs)
+            .sum()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerStats {
     pub id: String,

@@ -13,9 +13,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::clock::{Clock, SystemClock};
-use crate::domain::send_budget::{self, Sent, Turn};
+use crate::domain::send_budget::{self, Sent, SharedTurn, Turn};
 pub use crate::domain::send_budget::{Lane, Limits};
-use crate::store::{SendTurn, Store};
+use crate::store::Store;
 
 pub struct Budget {
     limits: Limits,
@@ -71,6 +71,10 @@ impl Budget {
             }),
             ..Budget::new(limits)
         }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Waits until a message to `chat` may be sent in `lane`, and counts it as sent.
@@ -170,7 +174,7 @@ impl Shared {
                 .take_telegram_send(&SystemClock, limits, chat, lane, holding_back)
                 .await
             {
-                Ok(SendTurn::At(at)) => {
+                Ok(SharedTurn::At(at)) => {
                     if self.unreachable.swap(false, Ordering::Relaxed) {
                         tracing::info!("the shared Telegram budget is back");
                     }
@@ -179,7 +183,7 @@ impl Shared {
                     sleep_ms(at.saturating_sub(SystemClock.now_millis())).await;
                     return true;
                 }
-                Ok(SendTurn::Wait { until, by_chat }) => {
+                Ok(SharedTurn::Wait { until, by_chat }) => {
                     // Held back by its own chat only: the messages to other chats behind it
                     // need not wait for it.
                     if by_chat {

@@ -58,7 +58,6 @@ pub struct Telegram {
     uploads: Bot,
     /// Every message of the process, the dialog's and the worker's, takes its turn here.
     budget: Arc<Budget>,
-    limits: Limits,
     token: SecretString,
 }
 
@@ -93,7 +92,6 @@ impl Telegram {
             bot,
             uploads,
             budget: Arc::new(Budget::new(Limits::default())),
-            limits: Limits::default(),
             token: token.clone(),
         })
     }
@@ -101,15 +99,14 @@ impl Telegram {
     /// The same client with `per_second` messages a second for the token. Call before the
     /// client is cloned.
     pub fn with_rate(mut self, per_second: usize) -> Telegram {
-        self.limits = Limits::with_rate(per_second);
-        self.budget = Arc::new(Budget::new(self.limits.clone()));
+        self.budget = Arc::new(Budget::new(Limits::with_rate(per_second)));
         self
     }
 
     /// The same client, taking its turns from the token's budget shared through `store` by
     /// every process that sends with the token. Call before the client is cloned.
     pub fn with_shared_budget(mut self, store: Store) -> Telegram {
-        self.budget = Arc::new(Budget::shared(self.limits.clone(), store));
+        self.budget = Arc::new(Budget::shared(self.budget.limits().clone(), store));
         self
     }
 

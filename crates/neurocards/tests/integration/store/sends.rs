@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use neurocards::clock::SystemClock;
-use neurocards::domain::send_budget::{Lane, Limits};
-use neurocards::store::{Engine, SendTurn};
+use neurocards::domain::send_budget::{Lane, Limits, SharedTurn};
+use neurocards::store::Engine;
 use neurocards::telegram::budget::Budget;
 
 use crate::harness::TestDb;
@@ -35,30 +35,30 @@ async fn the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place(eng
     for chat in 0..29 {
         assert_eq!(
             take(chat, Lane::Bulk).await,
-            SendTurn::At(start),
+            SharedTurn::At(start),
             "send {chat}"
         );
     }
     assert_eq!(
         take(29, Lane::Bulk).await,
-        SendTurn::Wait {
+        SharedTurn::Wait {
             until: start + 1020,
             by_chat: false
         }
     );
     // The one left is a person's.
-    assert_eq!(take(100, Lane::Dialog).await, SendTurn::At(start));
+    assert_eq!(take(100, Lane::Dialog).await, SharedTurn::At(start));
     assert!(matches!(
         take(101, Lane::Dialog).await,
-        SendTurn::Wait { by_chat: false, .. }
+        SharedTurn::Wait { by_chat: false, .. }
     ));
     // A chat already written to waits for its own second. A person's answer keeps its place
     // there: a delivery to that chat from another process comes after it.
     db.clock.advance(Duration::from_millis(1030));
-    assert_eq!(take(100, Lane::Dialog).await, SendTurn::At(start + 1100));
+    assert_eq!(take(100, Lane::Dialog).await, SharedTurn::At(start + 1100));
     assert_eq!(
         take(100, Lane::Bulk).await,
-        SendTurn::Wait {
+        SharedTurn::Wait {
             until: start + 2200,
             by_chat: true
         }
@@ -69,15 +69,15 @@ async fn the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place(eng
     for chat in 200..223 {
         assert_eq!(
             take(chat, Lane::Bulk).await,
-            SendTurn::At(start + 1030),
+            SharedTurn::At(start + 1030),
             "send {chat}"
         );
     }
     assert!(matches!(
         take(223, Lane::Bulk).await,
-        SendTurn::Wait { by_chat: false, .. }
+        SharedTurn::Wait { by_chat: false, .. }
     ));
-    assert_eq!(take(300, Lane::Dialog).await, SendTurn::At(start + 1030));
+    assert_eq!(take(300, Lane::Dialog).await, SharedTurn::At(start + 1030));
     // A delivery holds back while its process has an answer waiting.
     let held = db
         .store
@@ -85,7 +85,7 @@ async fn the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place(eng
         .await
         .unwrap();
     assert!(
-        matches!(held, SendTurn::Wait { by_chat: false, .. }),
+        matches!(held, SharedTurn::Wait { by_chat: false, .. }),
         "{held:?}"
     );
 
@@ -93,7 +93,7 @@ async fn the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place(eng
     db.clock.advance(Duration::from_secs(10));
     assert_eq!(
         take(1, Lane::Bulk).await,
-        SendTurn::At(db.store.now_millis())
+        SharedTurn::At(db.store.now_millis())
     );
     let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM telegram_sends")
         .fetch_one(db.store.pool())
@@ -115,7 +115,7 @@ async fn a_budget_shared_through_the_store_counts_its_sends_there(engine: Engine
         .await
         .unwrap();
     assert!(
-        matches!(other, SendTurn::Wait { by_chat: false, .. }),
+        matches!(other, SharedTurn::Wait { by_chat: false, .. }),
         "{other:?}"
     );
 }
