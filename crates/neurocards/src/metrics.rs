@@ -15,9 +15,12 @@
 //! - `updates_total` (Telegram updates handled), `inbox_backlog` (webhook mode: updates
 //!   stored and not processed yet)
 //! - `jobs{status}`, `oldest_queued_seconds`, `live_workers`, `jobs_in_flight` (this process)
+//! - `step_seconds{step}` (summary): the time a job spends in each of its steps (claiming,
+//!   fitting the photo, each KIE call, each write, waiting for Telegram's budget, sending),
+//!   to show where the time goes
 
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
@@ -59,6 +62,34 @@ pub fn install() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// Records, when dropped, the time since it was made as `neurocards_step_seconds{step}`.
+#[must_use = "the step is timed until the value is dropped"]
+pub struct StepTimer {
+    step: &'static str,
+    started: Instant,
+}
+
+/// Starts timing one step of a job.
+pub fn step(step: &'static str) -> StepTimer {
+    StepTimer {
+        step,
+        started: Instant::now(),
+    }
+}
+
+impl Drop for StepTimer {
+    fn drop(&mut self) {
+        metrics::histogram!("neurocards_step_seconds", "step" => self.step)
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Times `future` as the step `name`.
+pub async fn timed<T>(name: &'static str, future: impl std::future::Future<Output = T>) -> T {
+    let _timer = step(name);
+    future.await
 }
 
 /// Refreshes the database figures every `every` until `stop`, and keeps the histograms'

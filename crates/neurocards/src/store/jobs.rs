@@ -162,14 +162,25 @@ const SQLITE_CLAIM: &str = "
 
 /// PostgreSQL, step 1: lock the users whose jobs this claim may take. A user row locked by
 /// a concurrent claimer is skipped, so two claimers never count one user's jobs at once and
-/// the per-user limit holds under any concurrency.
+/// the per-user limit holds under any concurrency. Only the oldest `$4` due jobs of users
+/// below the limit are looked at (an index walk), so a claim costs the same whatever the
+/// length of the queue; a user with many due jobs fills that window for one claim at most,
+/// since the next finds them at the limit.
 const POSTGRES_LOCK_USERS: &str = "
+    WITH full_users AS MATERIALIZED (
+        SELECT user_id FROM jobs WHERE locked_by IS NOT NULL
+        GROUP BY user_id HAVING COUNT(*) >= $2
+    ),
+    due AS (
+        SELECT id, user_id FROM jobs
+        WHERE locked_by IS NULL AND status NOT IN ('delivered', 'failed') AND run_at <= $1
+          AND user_id NOT IN (SELECT user_id FROM full_users)
+        ORDER BY id
+        LIMIT $4
+    )
     SELECT u.id FROM users u
-    JOIN (SELECT user_id, MIN(id) AS first_job FROM jobs
-          WHERE locked_by IS NULL AND status NOT IN ('delivered', 'failed') AND run_at <= $1
-          GROUP BY user_id) due ON due.user_id = u.id
-    WHERE (SELECT COUNT(*) FROM jobs h WHERE h.user_id = u.id AND h.locked_by IS NOT NULL) < $2
-    ORDER BY due.first_job
+    JOIN (SELECT user_id, MIN(id) AS first_job FROM due GROUP BY user_id) d ON d.user_id = u.id
+    ORDER BY d.first_job
     LIMIT $3
     FOR UPDATE OF u SKIP LOCKED";
 
@@ -244,6 +255,7 @@ impl Store {
                     .bind(now)
                     .bind(limit)
                     .bind(max)
+                    .bind(max.saturating_mul(limit.max(1)))
                     .fetch_all(&mut *tx)
                     .await
                     .context(CONTEXT)?;

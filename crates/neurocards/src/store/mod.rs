@@ -275,6 +275,35 @@ impl Store {
         }
         .context(context)
     }
+
+    /// A write transaction for pacing records (create slots, Telegram sends) that serialise
+    /// on one row, locked by `lock` with `key` on PostgreSQL: `SELECT set_config(
+    /// 'synchronous_commit', 'off', true) FROM … FOR UPDATE` (SQLite's write lock already
+    /// serialises). Its commit does not wait for the disk: the flush would be
+    /// paid inside the lock by every taker in turn, and a server crash can lose only the
+    /// last moment of these records, which at worst lets a few requests out early that the
+    /// API answers with "slow down", which every caller obeys. Money and jobs never go
+    /// through here. Returns whether the row was found and locked (never on SQLite, which
+    /// locks the whole database instead).
+    async fn begin_pacing(
+        &self,
+        context: &'static str,
+        lock: &'static str,
+        key: &str,
+    ) -> Result<(Transaction<'static, sqlx::Any>, bool), StoreError> {
+        let mut tx = self.begin_write(context).await?;
+        let found = match self.engine {
+            // One round trip for both: the locked part is as short as it can be.
+            Engine::Postgres => sqlx::query(lock)
+                .bind(key.to_owned())
+                .fetch_optional(&mut *tx)
+                .await
+                .context(context)?
+                .is_some(),
+            Engine::Sqlite => false,
+        };
+        Ok((tx, found))
+    }
 }
 
 const SQLITE_PRAGMAS: &[&str] = &[

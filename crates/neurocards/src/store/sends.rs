@@ -5,6 +5,10 @@ use crate::domain::send_budget::{self, Lane, Limits, Sent, SharedTurn};
 
 use super::{Engine, ResultExt, Store, StoreError};
 
+/// Serialises the senders of the token (its one row) and lets the commit skip the flush.
+const LOCK_BUDGET: &str = "SELECT set_config('synchronous_commit', 'off', true)
+    FROM telegram_budget WHERE id = CAST($1 AS INTEGER) FOR UPDATE";
+
 impl Store {
     /// Takes a send to `chat` in `lane` from the token's budget (see [`SharedTurn`]), by
     /// `clock`. Telegram counts in wall time, so the senders pass the system clock, not the
@@ -19,26 +23,33 @@ impl Store {
         dialog_waiting: bool,
     ) -> Result<SharedTurn, StoreError> {
         const CONTEXT: &str = "taking a Telegram send";
-        let mut tx = self.begin_write(CONTEXT).await?;
-        if self.engine == Engine::Postgres {
-            sqlx::query("SELECT id FROM telegram_budget WHERE id = 1 FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await
-                .context(CONTEXT)?;
-        }
+        let (mut tx, _) = self.begin_pacing(CONTEXT, LOCK_BUDGET, "1").await?;
         // Read the clock once the budget is ours: time spent waiting for the lock must not
         // make the window look emptier than it is.
         let now = clock.now_millis();
-        sqlx::query("DELETE FROM telegram_sends WHERE at <= $1")
-            .bind(now.saturating_sub(millis_of(limits.memory())))
-            .execute(&mut *tx)
+        let forget_before = now.saturating_sub(millis_of(limits.memory()));
+        let rows: Vec<(i64, i64, String)> = match self.engine {
+            // One round trip: the rows deleted are the ones the read leaves out.
+            Engine::Postgres => sqlx::query_as(
+                "WITH forgotten AS (DELETE FROM telegram_sends WHERE at <= $1)
+                 SELECT at, chat, lane FROM telegram_sends WHERE at > $1 ORDER BY at, id",
+            )
+            .bind(forget_before)
+            .fetch_all(&mut *tx)
             .await
-            .context(CONTEXT)?;
-        let rows: Vec<(i64, i64, String)> =
-            sqlx::query_as("SELECT at, chat, lane FROM telegram_sends ORDER BY at, id")
-                .fetch_all(&mut *tx)
-                .await
-                .context(CONTEXT)?;
+            .context(CONTEXT)?,
+            Engine::Sqlite => {
+                sqlx::query("DELETE FROM telegram_sends WHERE at <= $1")
+                    .bind(forget_before)
+                    .execute(&mut *tx)
+                    .await
+                    .context(CONTEXT)?;
+                sqlx::query_as("SELECT at, chat, lane FROM telegram_sends ORDER BY at, id")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .context(CONTEXT)?
+            }
+        };
         let recent: Vec<Sent> = rows
             .into_iter()
             .map(|(at, chat, lane)| Sent {

@@ -118,11 +118,11 @@ impl Telegram {
     /// Waits until an answer to a person in `chat` may be sent: before any delivery that is
     /// waiting too.
     pub async fn dialog_turn(&self, chat: i64) {
-        self.budget.acquire(chat, Lane::Dialog).await;
+        crate::metrics::timed("telegram_turn", self.budget.acquire(chat, Lane::Dialog)).await;
     }
 
     async fn bulk_turn(&self, chat: i64) {
-        self.budget.acquire(chat, Lane::Bulk).await;
+        crate::metrics::timed("telegram_turn", self.budget.acquire(chat, Lane::Bulk)).await;
     }
 
     /// Downloads a file the user sent, refusing it beyond `max_bytes`.

@@ -83,7 +83,9 @@ impl Worker {
     ) {
         let job_id = job.lease.job_id;
         match self.drive(&job, &stop).await {
-            Ok(End::Finished) => self.summarize(job.order_id).await,
+            Ok(End::Finished) => {
+                crate::metrics::timed("summary", self.summarize(job.order_id)).await
+            }
             Ok(End::Retrying | End::Released) => {}
             Err(Abort::LeaseLost) => {
                 tracing::warn!(job = %job_id, "lease lost: another worker holds the job");
@@ -131,7 +133,7 @@ impl Worker {
 
     async fn submit(&self, job: &ClaimedJob, stop: &CancellationToken) -> Result<End, Abort> {
         let spec = &job.generation;
-        let photo = match self.fitted_photo(job).await {
+        let photo = match crate::metrics::timed("photo", self.fitted_photo(job)).await {
             Ok(photo) => photo,
             Err(PhotoProblem::Unusable(detail)) => {
                 let failure = Failure {
@@ -176,6 +178,7 @@ impl Worker {
         ));
         let uploaded = upload
             .get_or_try_init(|| async {
+                let _timer = crate::metrics::step("upload");
                 let file_name = format!(
                     "{}.{}",
                     uuid::Uuid::new_v4().simple(),
@@ -196,7 +199,9 @@ impl Worker {
             Err(failure) => return self.kie_failed(job, &key, failure).await,
         };
 
-        let Some(slot) = self.wait_for_create_slot(&key, stop).await? else {
+        let Some(slot) =
+            crate::metrics::timed("create_slot", self.wait_for_create_slot(&key, stop)).await?
+        else {
             self.persist(job.lease.job_id, "release_job", || {
                 self.store.release_job(&job.lease)
             })
@@ -229,7 +234,8 @@ impl Worker {
             .as_ref()
             .map(|base| format!("{}/kie/callback", base.as_str().trim_end_matches('/')));
         let request = spec.create_request(&job.prompt, &image_url, callback.as_deref());
-        let created = self.kie.create_task(&key.secret, &request).await;
+        let created =
+            crate::metrics::timed("create", self.kie.create_task(&key.secret, &request)).await;
         match created {
             Ok(task_id) => {
                 // Stored before anything else: a worker taking over follows this task.
@@ -249,6 +255,7 @@ impl Worker {
     }
 
     async fn settle_slot(&self, job: &ClaimedJob, slot: i64) {
+        let _timer = crate::metrics::step("settle_slot");
         if let Err(err) = self.store.settle_create_slot(slot).await {
             // The slot then counts as in flight a little longer: slower, never over.
             tracing::warn!(job = %job.lease.job_id, error = %err, "could not settle a create slot");
@@ -345,7 +352,11 @@ impl Worker {
                 .await;
         };
         let wake = self.wakeups.register(task_id);
-        let result = self.poll_until_done(job, task_id, &key, &wake, stop).await;
+        let result = crate::metrics::timed(
+            "follow",
+            self.poll_until_done(job, task_id, &key, &wake, stop),
+        )
+        .await;
         self.wakeups.forget(task_id);
         match result? {
             Polled::Video(url) => self.deliver(job, &url).await,
@@ -394,12 +405,14 @@ impl Worker {
                     _ = tokio::time::sleep(pause.min(until_deadline)) => {}
                 }
             }
-            self.keys.until_status_allowed(&key.id).await;
-            match self
-                .kie
-                .task_state(&key.secret, job.generation.api, task_id)
-                .await
-            {
+            crate::metrics::timed("status_turn", self.keys.until_status_allowed(&key.id)).await;
+            let state = crate::metrics::timed(
+                "status",
+                self.kie
+                    .task_state(&key.secret, job.generation.api, task_id),
+            )
+            .await;
+            match state {
                 Ok(TaskState::Running(_)) if last_look => return Ok(gave_up()),
                 Ok(TaskState::Running(_)) => {}
                 Ok(TaskState::Succeeded { video_url }) => return Ok(Polled::Video(video_url)),
@@ -590,7 +603,7 @@ impl Worker {
         let _transfer = self.transfers.acquire().await.ok();
         // KIE's result links expire (about a day, sometimes sooner): fetch the video now, so
         // a slow or refused send by URL still has the bytes to upload.
-        let prefetched = match self.download(video_url).await {
+        let prefetched = match crate::metrics::timed("download", self.download(video_url)).await {
             Ok(bytes) => Some(bytes),
             Err(err) => {
                 tracing::warn!(job = %job.lease.job_id, error = %err, "could not download the video yet; sending it by URL");
@@ -608,7 +621,11 @@ impl Worker {
             url: video_url,
             prefetched,
         };
-        let sent = self.send_video(job, &video, &caption, lang, total).await;
+        let sent = crate::metrics::timed(
+            "send_video",
+            self.send_video(job, &video, &caption, lang, total),
+        )
+        .await;
         let delivery = match sent {
             Ok(delivery) => delivery,
             Err(TelegramError::Unreachable) => {

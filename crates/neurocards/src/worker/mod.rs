@@ -183,12 +183,17 @@ impl Worker {
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let job_stop = shutdown.child_token();
 
+        let mut last_claim: Option<tokio::time::Instant> = None;
         while !shutdown.is_cancelled() {
             metrics::gauge!("neurocards_jobs_in_flight").set(jobs.len() as f64);
             let free = self.settings.concurrency.saturating_sub(jobs.len());
+            let since_claim = last_claim.map(|at: tokio::time::Instant| at.elapsed());
+            let gather = claim_gathering(free, self.settings.concurrency, since_claim);
             let mut claimed = 0;
-            if free > 0 {
-                match self.store.claim_jobs(&self.info.id, free.min(50)).await {
+            if free > 0 && gather.is_none() {
+                last_claim = Some(tokio::time::Instant::now());
+                let claim = self.store.claim_jobs(&self.info.id, free.min(CLAIM_BATCH));
+                match crate::metrics::timed("claim", claim).await {
                     Ok(batch) => {
                         claimed = batch.len();
                         for job in batch {
@@ -207,11 +212,12 @@ impl Worker {
                 }
                 continue;
             }
+            let pause = gather.unwrap_or(self.settings.idle_wait);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = housekeeping.tick() => self.housekeeping(&mut jobs).await,
                 Some(ended) = jobs.join_next(), if !jobs.is_empty() => log_panic(ended),
-                _ = tokio::time::sleep(self.settings.idle_wait) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
 
@@ -276,6 +282,53 @@ fn log_panic(ended: Result<(), tokio::task::JoinError>) {
 }
 
 /// A number in [0, 1) to spread retries and polls.
+/// The most jobs one claim takes.
+const CLAIM_BATCH: usize = 50;
+/// While jobs end one by one, the room they leave is gathered this long before a claim.
+const CLAIM_GATHER: Duration = Duration::from_millis(25);
+
+/// How long to wait before claiming, or `None` to claim now. A claim costs one transaction
+/// whatever it brings, so a busy worker whose jobs end one at a time claims the room of
+/// several at once instead of one job per claim (at most [`CLAIM_GATHER`] later).
+fn claim_gathering(
+    free: usize,
+    concurrency: usize,
+    since_claim: Option<Duration>,
+) -> Option<Duration> {
+    let since = since_claim?;
+    let batch_of_room = free >= CLAIM_BATCH.min(concurrency);
+    (free > 0 && !batch_of_room && since < CLAIM_GATHER).then(|| CLAIM_GATHER - since)
+}
+
 pub(crate) fn jitter() -> f64 {
     rand::random::<f64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn the_first_claim_and_a_batch_of_room_are_claimed_at_once() {
+        assert_eq!(claim_gathering(3, 1000, None), None);
+        assert_eq!(claim_gathering(CLAIM_BATCH, 1000, Some(MS(1))), None);
+        // A small worker's whole room is a batch.
+        assert_eq!(claim_gathering(4, 4, Some(MS(1))), None);
+    }
+
+    #[test]
+    fn room_left_one_job_at_a_time_is_gathered_until_the_pause_is_over() {
+        assert_eq!(claim_gathering(1, 1000, Some(MS(5))), Some(MS(20)));
+        assert_eq!(claim_gathering(49, 1000, Some(MS(24))), Some(MS(1)));
+        assert_eq!(claim_gathering(1, 1000, Some(CLAIM_GATHER)), None);
+        assert_eq!(claim_gathering(1, 1000, Some(MS(500))), None);
+    }
+
+    #[test]
+    fn a_full_worker_does_not_claim() {
+        // No room: nothing to gather either; the loop waits for a job to end.
+        assert_eq!(claim_gathering(0, 1000, Some(MS(1))), None);
+    }
 }

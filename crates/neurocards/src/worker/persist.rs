@@ -24,6 +24,7 @@ impl Worker {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
+        let _timer = crate::metrics::step(what);
         let mut failures: u32 = 0;
         loop {
             match write().await {

@@ -11,7 +11,8 @@ use crate::texts;
 
 impl Worker {
     pub(super) async fn summarize(&self, order: OrderId) {
-        let summary = match self.store.claim_summary(order, &self.info.id).await {
+        let claim = self.store.claim_summary(order, &self.info.id);
+        let summary = match crate::metrics::timed("claim_summary", claim).await {
             Ok(Some(summary)) => summary,
             Ok(None) => return,
             Err(err) => {
@@ -20,7 +21,9 @@ impl Worker {
             }
         };
         let lang = summary.language;
-        let balance = self.store.balance(summary.user_id).await.ok();
+        let balance = crate::metrics::timed("balance", self.store.balance(summary.user_id))
+            .await
+            .ok();
         let text = texts::order_summary(lang, &summary, balance);
         let mut rows: Vec<Vec<InlineKeyboardButton>> = summary
             .unconfirmed
@@ -75,11 +78,10 @@ impl Worker {
                 return;
             }
         };
-        match self
+        let marking = self
             .store
-            .mark_summary_sent(order, &self.info.id, message_id)
-            .await
-        {
+            .mark_summary_sent(order, &self.info.id, message_id);
+        match crate::metrics::timed("mark_summary_sent", marking).await {
             Ok(true) => tracing::info!(order = %order, "order summary sent"),
             Ok(false) => {
                 tracing::warn!(order = %order, "the summary claim was lost before it was marked sent")

@@ -12,6 +12,7 @@ crate::both_engines!(
     eight_concurrent_claimers_claim_each_of_1000_jobs_exactly_once,
     the_per_user_limit_holds_while_other_users_are_served,
     the_per_user_limit_holds_under_concurrent_claimers,
+    a_user_with_a_long_queue_holds_the_others_back_only_until_their_limit,
     a_job_moves_only_forward_through_its_phases,
     a_retry_requeues_the_job_without_its_old_task,
     failing_a_job_refunds_its_credit_once,
@@ -151,6 +152,32 @@ async fn the_per_user_limit_holds_while_other_users_are_served(engine: Engine) {
     let second_ids: Vec<JobId> = second.iter().map(|job| job.lease.job_id).collect();
     assert_eq!(second_ids, [big.job_ids[5], big.job_ids[6]]);
     assert_eq!(held_by_user(&db.store, heavy).await, 5);
+}
+
+async fn a_user_with_a_long_queue_holds_the_others_back_only_until_their_limit(engine: Engine) {
+    let db = TestDb::new(engine).await; // limit 5
+    let heavy = user_with(&db.store, 1, 40).await;
+    let light = user_with(&db.store, 2, 40).await;
+    // Far more due jobs than a claim of 2 looks at (it reads a window of the oldest ones).
+    place(&db.store, heavy, 30).await;
+    let small = place(&db.store, light, 1).await;
+    let w = worker(&db.store, "w1").await;
+
+    let mut claimed = Vec::new();
+    for _ in 0..4 {
+        claimed.extend(db.store.claim_jobs(&w, 2).await.unwrap());
+    }
+
+    let light_claimed = claimed
+        .iter()
+        .any(|job| job.lease.job_id == small.job_ids[0]);
+    assert!(
+        light_claimed,
+        "the light user is served once the heavy one is at the limit"
+    );
+    assert_eq!(held_by_user(&db.store, heavy).await, 5);
+    assert_eq!(claimed.len(), 6);
+    assert_invariants_hold(&db.store).await;
 }
 
 async fn the_per_user_limit_holds_under_concurrent_claimers(engine: Engine) {
