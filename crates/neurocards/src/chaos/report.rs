@@ -64,8 +64,12 @@ pub struct Verdict {
     pub orders_beyond_presses: i64,
     pub secrets: usize,
     /// Targets, reported but not failing: tasks KIE made that no video kept and that did not
-    /// fail at KIE (a create retried after an answer that never came).
+    /// fail at KIE, each with the job whose ambiguous create explains it (a job refunded
+    /// because its holder stopped between KIE's accept and storing the task id, for the same
+    /// prompt), or "unexplained".
     pub duplicate_tasks: Vec<String>,
+    /// Of those, the ones no ambiguous create explains.
+    pub unexplained_duplicates: usize,
     /// The longest wait from a kill to another worker holding the job, and the same among
     /// jobs whose wait no database cut lengthened.
     pub longest_takeover: Option<Duration>,
@@ -109,12 +113,30 @@ impl Verdict {
             verdict.orders_beyond_presses += (orders - confirms).max(0);
         }
         let kept: HashSet<&str> = audit.task_ids.iter().map(String::as_str).collect();
-        verdict.duplicate_tasks = gathered
+        // Each ambiguous create explains at most one task, of its own prompt.
+        let mut ambiguous: BTreeMap<&str, Vec<crate::domain::JobId>> = BTreeMap::new();
+        for (job, prompt) in &audit.ambiguous_creates {
+            ambiguous.entry(prompt.as_str()).or_default().push(*job);
+        }
+        for task in gathered
             .tasks
             .iter()
             .filter(|task| !kept.contains(task.task_id.as_str()) && task.outcome == "success")
-            .map(|task| format!("{} ({})", task.task_id, task.prompt))
-            .collect();
+        {
+            let explained_by = ambiguous
+                .get_mut(task.prompt.as_str())
+                .and_then(|jobs| jobs.pop());
+            let why = match explained_by {
+                Some(job) => format!("job {job}: an ambiguous create, refunded"),
+                None => {
+                    verdict.unexplained_duplicates += 1;
+                    "unexplained".to_owned()
+                }
+            };
+            verdict
+                .duplicate_tasks
+                .push(format!("{} ({}): {why}", task.task_id, task.prompt));
+        }
         let waits = &gathered.takeovers;
         verdict.longest_takeover = waits.iter().map(|wait| wait.taken).max();
         let calm = || waits.iter().filter(|wait| !wait.during_cut);
@@ -242,6 +264,11 @@ pub fn render(gathered: &Gathered, verdict: &Verdict) -> String {
             gathered.tasks.len()
         ),
         "≤ 0.1 %",
+    );
+    row(
+        "duplicates no ambiguous create explains",
+        verdict.unexplained_duplicates.to_string(),
+        "0",
     );
     let seconds = |wait: Option<Duration>| {
         wait.map_or_else(
@@ -390,8 +417,37 @@ mod tests {
         assert_eq!(verdict.summaries_sent_twice, 1);
         assert_eq!(verdict.orders_beyond_presses, 1);
         assert_eq!(verdict.orders_not_terminal, 1);
-        assert_eq!(verdict.duplicate_tasks, vec!["t9 (d)".to_owned()]);
+        assert_eq!(
+            verdict.duplicate_tasks,
+            vec!["t9 (d): unexplained".to_owned()]
+        );
+        assert_eq!(verdict.unexplained_duplicates, 1);
         assert_eq!(verdict.broken().len(), 4, "{:?}", verdict.broken());
+    }
+
+    #[test]
+    fn a_duplicate_is_explained_by_an_ambiguous_create_of_its_prompt_once() {
+        let mut run = gathered();
+        for task_id in ["t7", "t8"] {
+            run.tasks.push(TaskSeen {
+                task_id: task_id.into(),
+                outcome: "success".into(),
+                prompt: "e".into(),
+            });
+        }
+        run.audit.ambiguous_creates = vec![
+            (crate::domain::JobId(41), "e".into()),
+            (crate::domain::JobId(42), "other".into()),
+        ];
+        let verdict = Verdict::of(&run);
+        assert_eq!(
+            verdict.duplicate_tasks,
+            vec![
+                "t7 (e): job 41: an ambiguous create, refunded".to_owned(),
+                "t8 (e): unexplained".to_owned(),
+            ]
+        );
+        assert_eq!(verdict.unexplained_duplicates, 1);
     }
 
     #[test]

@@ -93,6 +93,13 @@ impl TryFrom<String> for JobStatus {
     }
 }
 
+/// Why a job taken over in `submitting` ends: a createTask may have reached KIE before its
+/// holder stopped, with its task id never stored. Replaying it could bill a second task, so
+/// the job is refunded; the task KIE may have made is the one kind of duplicate allowed, and
+/// the chaos soak explains each duplicate it finds by a job that ended with this.
+pub const INTERRUPTED_SUBMISSION: &str =
+    "a submission was interrupted before KIE's answer was stored";
+
 #[cfg(test)]
 mod tests {
     use super::JobStatus::{self, *};

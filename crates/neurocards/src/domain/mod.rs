@@ -15,6 +15,6 @@ pub mod send_budget;
 
 pub use error_class::ErrorClass;
 pub use ids::{ChatId, JobId, OrderId, UserId};
-pub use job_status::JobStatus;
+pub use job_status::{JobStatus, INTERRUPTED_SUBMISSION};
 pub use lang::Lang;
 pub use ledger::LedgerKind;

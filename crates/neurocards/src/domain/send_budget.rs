@@ -198,6 +198,31 @@ pub fn shared_turn(
     }
 }
 
+/// [`shared_turn`] for several sends to `chats` asked together, in that order: each send
+/// granted counts against those after it, as if they had asked one by one at `now`.
+pub fn shared_turns(
+    limits: &Limits,
+    recent: &[Sent],
+    chats: &[i64],
+    lane: Lane,
+    now: i64,
+    dialog_waiting: bool,
+) -> Vec<SharedTurn> {
+    let mut recent = recent.to_vec();
+    chats
+        .iter()
+        .map(|&chat| {
+            let turn = shared_turn(limits, &recent, chat, lane, now, dialog_waiting);
+            if let SharedTurn::At(at) = turn {
+                // A reserved moment may lie ahead of sends already granted: keep the order.
+                let place = recent.partition_point(|sent| sent.at <= at);
+                recent.insert(place, Sent { at, chat, lane });
+            }
+            turn
+        })
+        .collect()
+}
+
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
@@ -208,6 +233,65 @@ mod tests {
 
     fn sent(at: i64, chat: i64, lane: Lane) -> Sent {
         Sent { at, chat, lane }
+    }
+
+    #[test]
+    fn sends_asked_together_get_what_they_would_one_by_one() {
+        let limits = Limits::default();
+        let recent = vec![sent(0, 1, Lane::Bulk), sent(500, 2, Lane::Dialog)];
+        let chats: Vec<i64> = vec![1, 3, 3, 4];
+        let together = shared_turns(&limits, &recent, &chats, Lane::Bulk, 600, false);
+
+        let mut one_by_one = Vec::new();
+        let mut seen = recent.clone();
+        for &chat in &chats {
+            let turn = shared_turn(&limits, &seen, chat, Lane::Bulk, 600, false);
+            if let SharedTurn::At(at) = turn {
+                seen.push(sent(at, chat, Lane::Bulk));
+            }
+            one_by_one.push(turn);
+        }
+        assert_eq!(together, one_by_one);
+        // Chat 1 spoke 600 ms ago and chat 3's second message follows its first.
+        assert_eq!(
+            together,
+            [
+                SharedTurn::Wait {
+                    until: 1100,
+                    by_chat: true
+                },
+                SharedTurn::At(600),
+                SharedTurn::Wait {
+                    until: 1700,
+                    by_chat: true
+                },
+                SharedTurn::At(600),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_batch_never_grants_more_than_the_window_holds() {
+        let limits = Limits::default();
+        let chats: Vec<i64> = (0..40).collect();
+        let turns = shared_turns(&limits, &[], &chats, Lane::Bulk, 0, false);
+        let granted = turns
+            .iter()
+            .filter(|turn| matches!(turn, SharedTurn::At(_)))
+            .count();
+        // Quiet dialog: the bulk lane may take all but one send of the second.
+        assert_eq!(granted, 29);
+        assert!(turns[29..]
+            .iter()
+            .all(|turn| matches!(turn, SharedTurn::Wait { by_chat: false, .. })));
+    }
+
+    #[test]
+    fn a_reserved_dialog_moment_counts_for_the_answers_after_it() {
+        let limits = Limits::default();
+        let recent = vec![sent(0, 7, Lane::Dialog)];
+        let turns = shared_turns(&limits, &recent, &[7, 7], Lane::Dialog, 100, false);
+        assert_eq!(turns, [SharedTurn::At(1100), SharedTurn::At(2200)]);
     }
 
     /// Grants `sends` (chat, lane) in order, each at the first moment it may go, and

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::{ResultExt, Store, StoreError};
-use crate::domain::{ChatId, OrderId, UserId};
+use crate::domain::{ChatId, JobId, OrderId, UserId};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Audit {
@@ -32,6 +32,9 @@ pub struct Audit {
     pub orders_per_user: BTreeMap<UserId, i64>,
     /// The KIE task each video ended with.
     pub task_ids: Vec<String>,
+    /// Jobs refunded because their createTask may have reached KIE without its answer being
+    /// stored (an ambiguous create), with their order's prompt.
+    pub ambiguous_creates: Vec<(JobId, String)>,
     /// Per order with its summary recorded: from placing it to its summary, and its prompt.
     pub order_times: Vec<(OrderId, std::time::Duration, String)>,
 }
@@ -163,6 +166,21 @@ impl Store {
             audit
                 .task_ids
                 .push(row.try_get("kie_task_id").context(CONTEXT)?);
+        }
+
+        let ambiguous = sqlx::query(
+            "SELECT j.id, o.prompt FROM jobs j JOIN orders o ON o.id = j.order_id
+             WHERE j.status = 'failed' AND j.error_message = $1 ORDER BY j.id",
+        )
+        .bind(crate::domain::INTERRUPTED_SUBMISSION)
+        .fetch_all(&self.pool)
+        .await
+        .context(CONTEXT)?;
+        for row in &ambiguous {
+            audit.ambiguous_creates.push((
+                JobId(row.try_get("id").context(CONTEXT)?),
+                row.try_get("prompt").context(CONTEXT)?,
+            ));
         }
         Ok(audit)
     }

@@ -22,7 +22,30 @@ impl Store {
         lane: Lane,
         dialog_waiting: bool,
     ) -> Result<SharedTurn, StoreError> {
+        let turns = self
+            .take_telegram_sends(clock, limits, &[chat], lane, dialog_waiting)
+            .await?;
+        Ok(turns.into_iter().next().unwrap_or(SharedTurn::Wait {
+            until: clock.now_millis(),
+            by_chat: false,
+        }))
+    }
+
+    /// [`Store::take_telegram_send`] for the sends to `chats` that wait in one process, in
+    /// one transaction: the turns of the token are taken a batch at a time, not a
+    /// transaction per message. Each gets its answer, in order.
+    pub async fn take_telegram_sends(
+        &self,
+        clock: &dyn Clock,
+        limits: &Limits,
+        chats: &[i64],
+        lane: Lane,
+        dialog_waiting: bool,
+    ) -> Result<Vec<SharedTurn>, StoreError> {
         const CONTEXT: &str = "taking a Telegram send";
+        if chats.is_empty() {
+            return Ok(Vec::new());
+        }
         let (mut tx, _) = self.begin_pacing(CONTEXT, LOCK_BUDGET, "1").await?;
         // Read the clock once the budget is ours: time spent waiting for the lock must not
         // make the window look emptier than it is.
@@ -59,20 +82,26 @@ impl Store {
                 lane: Lane::parse(&lane).unwrap_or(Lane::Bulk),
             })
             .collect();
-        let granted = send_budget::shared_turn(limits, &recent, chat, lane, now, dialog_waiting);
-        match granted {
-            SharedTurn::At(at) => {
-                sqlx::query("INSERT INTO telegram_sends (at, chat, lane) VALUES ($1, $2, $3)")
-                    .bind(at)
-                    .bind(chat)
-                    .bind(lane.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .context(CONTEXT)?;
-                tx.commit().await.context(CONTEXT)?;
-            }
-            SharedTurn::Wait { .. } => tx.rollback().await.context(CONTEXT)?,
+        let turns = send_budget::shared_turns(limits, &recent, chats, lane, now, dialog_waiting);
+        let granted: Vec<(i64, i64)> = chats
+            .iter()
+            .zip(&turns)
+            .filter_map(|(chat, turn)| match turn {
+                SharedTurn::At(at) => Some((*at, *chat)),
+                SharedTurn::Wait { .. } => None,
+            })
+            .collect();
+        if granted.is_empty() {
+            tx.rollback().await.context(CONTEXT)?;
+            return Ok(turns);
         }
-        Ok(granted)
+        let mut insert =
+            sqlx::QueryBuilder::<sqlx::Any>::new("INSERT INTO telegram_sends (at, chat, lane) ");
+        insert.push_values(&granted, |mut row, (at, chat)| {
+            row.push_bind(*at).push_bind(*chat).push_bind(lane.as_str());
+        });
+        insert.build().execute(&mut *tx).await.context(CONTEXT)?;
+        tx.commit().await.context(CONTEXT)?;
+        Ok(turns)
     }
 }

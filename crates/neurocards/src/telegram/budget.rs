@@ -36,15 +36,31 @@ struct State {
 /// The budget every process of the deployment takes its sends from.
 struct Shared {
     store: Store,
-    /// One asker per lane at a time: while messages wait, the process asks the database
-    /// once per place that frees, not once per waiting message.
-    heads: [tokio::sync::Mutex<()>; 2],
+    /// Per lane, the messages waiting to ask: whoever holds the lane's `asking` asks the
+    /// database for all of them in one transaction, so a busy process pays one transaction
+    /// per batch of messages, not one per message.
+    lanes: [LaneAsks; 2],
     /// The database did not answer the last ask: logged once per outage.
     unreachable: AtomicBool,
     /// When the database last failed to answer (system clock, ms): for a while after, the
     /// process keeps to its own budget rather than make every message wait for a timeout.
     failed_at: AtomicI64,
 }
+
+#[derive(Default)]
+struct LaneAsks {
+    waiting: Mutex<Vec<Ask>>,
+    asking: tokio::sync::Mutex<()>,
+}
+
+/// A message's ask for its turn; answered `None` when the database did not answer.
+struct Ask {
+    chat: i64,
+    answer: tokio::sync::oneshot::Sender<Option<SharedTurn>>,
+}
+
+/// The most messages asked for in one transaction.
+const MOST_ASKED_AT_ONCE: usize = 500;
 
 /// How long after a failed ask the shared budget is left alone.
 const UNREACHABLE_REST_MS: i64 = 5_000;
@@ -65,7 +81,7 @@ impl Budget {
         Budget {
             shared: Some(Shared {
                 store,
-                heads: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
+                lanes: [LaneAsks::default(), LaneAsks::default()],
                 unreachable: AtomicBool::new(false),
                 failed_at: AtomicI64::new(i64::MIN),
             }),
@@ -162,56 +178,108 @@ impl Shared {
         if since_failure < UNREACHABLE_REST_MS {
             return false;
         }
-        let head = &self.heads[match lane {
-            Lane::Dialog => 0,
-            Lane::Bulk => 1,
-        }];
-        let mut held = Some(head.lock().await);
         loop {
-            let holding_back = lane == Lane::Bulk && dialog_waiting();
-            match self
-                .store
-                .take_telegram_send(&SystemClock, limits, chat, lane, holding_back)
-                .await
-            {
-                Ok(SharedTurn::At(at)) => {
+            match self.ask(limits, chat, lane, &dialog_waiting).await {
+                Some(SharedTurn::At(at)) => {
                     if self.unreachable.swap(false, Ordering::Relaxed) {
                         tracing::info!("the shared Telegram budget is back");
                     }
-                    // The place is ours; the next message of this process may ask meanwhile.
-                    drop(held);
                     sleep_ms(at.saturating_sub(SystemClock.now_millis())).await;
                     return true;
                 }
-                Ok(SharedTurn::Wait { until, by_chat }) => {
-                    // Held back by its own chat only: the messages to other chats behind it
-                    // need not wait for it.
-                    if by_chat {
-                        held = None;
-                    }
+                Some(SharedTurn::Wait { until, .. }) => {
                     sleep_ms(
                         until
                             .saturating_sub(SystemClock.now_millis())
                             .clamp(1, 2_000),
                     )
                     .await;
-                    if held.is_none() {
-                        held = Some(head.lock().await);
-                    }
                 }
-                Err(err) => {
-                    self.failed_at
-                        .store(SystemClock.now_millis(), Ordering::Relaxed);
-                    // Without the database the message goes by this process's own budget:
-                    // at worst Telegram answers 429 and the sender waits as told, which is
-                    // better than holding every message for the length of an outage.
-                    if !self.unreachable.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(error = %err, "the shared Telegram budget is out of reach: sending by this process's own budget until it is back");
+                // Without the database the message goes by this process's own budget: at
+                // worst Telegram answers 429 and the sender waits as told, which is better
+                // than holding every message for the length of an outage.
+                None => return false,
+            }
+        }
+    }
+
+    /// One answer for the message to `chat`: asked by this task, or by whichever task of
+    /// the lane was asking for every waiting message when this one's turn came.
+    async fn ask(
+        &self,
+        limits: &Limits,
+        chat: i64,
+        lane: Lane,
+        dialog_waiting: &impl Fn() -> bool,
+    ) -> Option<SharedTurn> {
+        let asks = &self.lanes[match lane {
+            Lane::Dialog => 0,
+            Lane::Bulk => 1,
+        }];
+        let (answer, mut answered) = tokio::sync::oneshot::channel();
+        lock(&asks.waiting).push(Ask { chat, answer });
+        loop {
+            tokio::select! {
+                biased;
+                answer = &mut answered => match answer {
+                    Ok(answer) => return answer,
+                    // The asker was cancelled with this ask in its batch: ask again.
+                    Err(_) => {
+                        let (answer, again) = tokio::sync::oneshot::channel();
+                        answered = again;
+                        lock(&asks.waiting).push(Ask { chat, answer });
                     }
-                    return false;
+                },
+                _asking = asks.asking.lock() => {
+                    let batch: Vec<Ask> = {
+                        let mut waiting = lock(&asks.waiting);
+                        let take = waiting.len().min(MOST_ASKED_AT_ONCE);
+                        waiting.drain(..take).collect()
+                    };
+                    self.ask_for(limits, lane, batch, dialog_waiting).await;
                 }
             }
         }
+    }
+
+    async fn ask_for(
+        &self,
+        limits: &Limits,
+        lane: Lane,
+        batch: Vec<Ask>,
+        dialog_waiting: &impl Fn() -> bool,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        let chats: Vec<i64> = batch.iter().map(|ask| ask.chat).collect();
+        let holding_back = lane == Lane::Bulk && dialog_waiting();
+        let answers = match self
+            .store
+            .take_telegram_sends(&SystemClock, limits, &chats, lane, holding_back)
+            .await
+        {
+            Ok(turns) => turns.into_iter().map(Some).collect(),
+            Err(err) => {
+                self.failed_at
+                    .store(SystemClock.now_millis(), Ordering::Relaxed);
+                if !self.unreachable.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %err, "the shared Telegram budget is out of reach: sending by this process's own budget until it is back");
+                }
+                vec![None; batch.len()]
+            }
+        };
+        for (ask, answer) in batch.into_iter().zip(answers) {
+            // A message no longer waiting: a place counted for nothing, never one too few.
+            let _ = ask.answer.send(answer);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

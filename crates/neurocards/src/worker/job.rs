@@ -124,7 +124,7 @@ impl Worker {
             _ => {
                 // A createTask may have reached KIE before the previous holder stopped, and
                 // its task id is unknown: replaying it could bill a second task.
-                let detail = "a submission was interrupted before KIE's answer was stored";
+                let detail = crate::domain::INTERRUPTED_SUBMISSION;
                 self.fail(job, Failure::of(ErrorClass::Unknown, detail))
                     .await
             }

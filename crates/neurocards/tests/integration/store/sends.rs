@@ -14,6 +14,8 @@ crate::both_engines!(
     the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place,
     a_budget_shared_through_the_store_counts_its_sends_there,
     without_the_database_a_process_sends_by_its_own_budget,
+    sends_asked_together_get_the_turns_they_would_one_by_one,
+    many_messages_of_one_process_never_overfill_the_window,
 );
 
 async fn the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place(engine: Engine) {
@@ -132,4 +134,91 @@ async fn without_the_database_a_process_sends_by_its_own_budget(engine: Engine) 
     })
     .await;
     assert!(sent.is_ok(), "the sends waited for a database that is gone");
+}
+
+async fn sends_asked_together_get_the_turns_they_would_one_by_one(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let limits = Limits::default();
+    let start = db.store.now_millis();
+    // Chat 5 twice: its second message must wait for the chat's second.
+    let chats: Vec<i64> = (0..40).chain([5]).collect();
+    let turns = db
+        .store
+        .take_telegram_sends(&db.clock, &limits, &chats, Lane::Bulk, false)
+        .await
+        .unwrap();
+
+    assert_eq!(turns.len(), chats.len());
+    assert!(turns[..29]
+        .iter()
+        .all(|turn| *turn == SharedTurn::At(start)));
+    assert!(turns[29..40].iter().all(|turn| *turn
+        == SharedTurn::Wait {
+            until: start + 1020,
+            by_chat: false
+        }));
+    assert_eq!(
+        turns[40],
+        SharedTurn::Wait {
+            until: start + 1100,
+            by_chat: true
+        }
+    );
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM telegram_sends")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 29, "only the granted sends are counted");
+    // Another process asking now finds the window full.
+    let other = db
+        .store
+        .take_telegram_send(&db.clock, &limits, 99, Lane::Bulk, false)
+        .await
+        .unwrap();
+    assert!(matches!(other, SharedTurn::Wait { by_chat: false, .. }));
+}
+
+async fn many_messages_of_one_process_never_overfill_the_window(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let budget = Arc::new(Budget::shared(Limits::default(), db.store.clone()));
+    // 58 messages at once, two to each of 29 chats: they ask in batches, by the real clock,
+    // and all go within about 1.1 s (the rows stay for 2 s).
+    let sends: Vec<_> = (0..58)
+        .map(|n| {
+            let budget = Arc::clone(&budget);
+            tokio::spawn(async move { budget.acquire(n % 29, Lane::Bulk).await })
+        })
+        .collect();
+    for send in sends {
+        send.await.unwrap();
+    }
+
+    let mut times: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT at, chat FROM telegram_sends ORDER BY at")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(times.len(), 58, "every message got its turn, once");
+    times.sort();
+    for (i, (start, _)) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|(at, _)| *at < start + 1020)
+            .count();
+        assert!(
+            in_window <= 30,
+            "{in_window} sends within 1.02 s of {start}"
+        );
+    }
+    for chat in 0..29 {
+        let sent: Vec<i64> = times
+            .iter()
+            .filter(|(_, to)| *to == chat)
+            .map(|(at, _)| *at)
+            .collect();
+        assert!(
+            sent.len() == 2 && sent[1] - sent[0] >= 1100,
+            "chat {chat}: {sent:?}"
+        );
+    }
 }
