@@ -164,8 +164,8 @@ const SQLITE_CLAIM: &str = "
 /// a concurrent claimer is skipped, so two claimers never count one user's jobs at once and
 /// the per-user limit holds under any concurrency. Only the oldest `$4` due jobs of users
 /// below the limit are looked at (an index walk), so a claim costs the same whatever the
-/// length of the queue; a user with many due jobs fills that window for one claim at most,
-/// since the next finds them at the limit.
+/// length of the queue; a user with more due jobs than that window holds fills it until they
+/// reach the limit, a claim or two.
 const POSTGRES_LOCK_USERS: &str = "
     WITH full_users AS MATERIALIZED (
         SELECT user_id FROM jobs WHERE locked_by IS NOT NULL
@@ -183,6 +183,11 @@ const POSTGRES_LOCK_USERS: &str = "
     ORDER BY d.first_job
     LIMIT $3
     FOR UPDATE OF u SKIP LOCKED";
+
+/// The fewest due jobs a claim looks at. A user below the limit whose jobs fill the window
+/// is the only one a claim sees, and concurrent claimers skip that user's locked row and find
+/// nobody: a window wider than any one user's usual queue keeps them busy.
+const CLAIM_WINDOW_AT_LEAST: i64 = 500;
 
 /// PostgreSQL, step 2, in a new statement so its snapshot sees every claim committed before
 /// the locks were taken. Job rows are locked with SKIP LOCKED too.
@@ -255,7 +260,7 @@ impl Store {
                     .bind(now)
                     .bind(limit)
                     .bind(max)
-                    .bind(max.saturating_mul(limit.max(1)))
+                    .bind(max.saturating_mul(limit.max(1)).max(CLAIM_WINDOW_AT_LEAST))
                     .fetch_all(&mut *tx)
                     .await
                     .context(CONTEXT)?;

@@ -95,12 +95,20 @@ impl Store {
             tx.rollback().await.context(CONTEXT)?;
             return Ok(turns);
         }
-        let mut insert =
-            sqlx::QueryBuilder::<sqlx::Any>::new("INSERT INTO telegram_sends (at, chat, lane) ");
-        insert.push_values(&granted, |mut row, (at, chat)| {
-            row.push_bind(*at).push_bind(*chat).push_bind(lane.as_str());
-        });
-        insert.build().execute(&mut *tx).await.context(CONTEXT)?;
+        // One statement for the batch; the text holds only numbered placeholders (the Any
+        // driver's query builder writes `?`, which PostgreSQL refuses).
+        let rows: Vec<String> = (0..granted.len())
+            .map(|n| format!("(${}, ${}, ${})", 3 * n + 1, 3 * n + 2, 3 * n + 3))
+            .collect();
+        let text = format!(
+            "INSERT INTO telegram_sends (at, chat, lane) VALUES {}",
+            rows.join(", ")
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(text));
+        for (at, chat) in &granted {
+            insert = insert.bind(*at).bind(*chat).bind(lane.as_str());
+        }
+        insert.execute(&mut *tx).await.context(CONTEXT)?;
         tx.commit().await.context(CONTEXT)?;
         Ok(turns)
     }

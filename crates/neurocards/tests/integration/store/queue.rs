@@ -156,10 +156,10 @@ async fn the_per_user_limit_holds_while_other_users_are_served(engine: Engine) {
 
 async fn a_user_with_a_long_queue_holds_the_others_back_only_until_their_limit(engine: Engine) {
     let db = TestDb::new(engine).await; // limit 5
-    let heavy = user_with(&db.store, 1, 40).await;
+    let heavy = user_with(&db.store, 1, 600).await;
     let light = user_with(&db.store, 2, 40).await;
-    // Far more due jobs than a claim of 2 looks at (it reads a window of the oldest ones).
-    place(&db.store, heavy, 30).await;
+    // More due jobs than a claim looks at (it reads a window of the oldest 500).
+    place(&db.store, heavy, 520).await;
     let small = place(&db.store, light, 1).await;
     let w = worker(&db.store, "w1").await;
 
