@@ -14,7 +14,9 @@
 
 mod common;
 
-use common::{env_number, free_port, machine, percentile, process_env, spawn, stop};
+use common::{
+    bench_order, default_spec, env_number, free_port, machine, percentile, process_env, spawn, stop,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,11 +25,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use emulators::kie::{KieAccount, KieConfig, KieEmulator};
 use emulators::telegram::{TelegramConfig, TelegramEmulator};
-use neurocards::catalogue::Catalogue;
 use neurocards::chaos::Scratch;
 use neurocards::config::DatabaseUrl;
-use neurocards::domain::{ChatId, Lang, UserId};
-use neurocards::store::{NewOrder, Store, StoreOptions};
+use neurocards::domain::UserId;
+use neurocards::store::{Store, StoreOptions};
 
 const KEYS: usize = 20;
 /// Orders are placed by this many tasks at once, as many people ordering at the same time.
@@ -254,9 +255,7 @@ async fn place_orders_at_once(
     orders: i64,
     each: i64,
 ) -> anyhow::Result<Vec<Duration>> {
-    let (spec, _) = Catalogue::built_in()?
-        .default_spec()
-        .context("the built-in catalogue has a default option")?;
+    let spec = default_spec()?;
     let next = Arc::new(std::sync::atomic::AtomicI64::new(1));
     let mut placers = tokio::task::JoinSet::new();
     for _ in 0..ORDER_PLACERS {
@@ -269,21 +268,9 @@ async fn place_orders_at_once(
                     return anyhow::Ok(times);
                 }
                 let started = Instant::now();
-                let user = UserId(id);
-                store.register_user(user, None, "en", each).await?;
+                store.register_user(UserId(id), None, "en", each).await?;
                 store
-                    .place_order(&NewOrder {
-                        user_id: user,
-                        chat_id: ChatId(id),
-                        idempotency_key: None,
-                        video_count: each,
-                        unit_price: 1,
-                        photo_file_id: photo.clone(),
-                        template_id: None,
-                        prompt: "a mug".into(),
-                        generation: spec.clone(),
-                        language: Lang::En,
-                    })
+                    .place_order(&bench_order(id, &photo, each, &spec))
                     .await?;
                 times.push(started.elapsed());
             }

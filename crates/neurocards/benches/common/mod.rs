@@ -11,6 +11,7 @@ use anyhow::Context;
 use emulators::kie::{KieAccount, KieEmulator};
 use emulators::telegram::TelegramEmulator;
 use neurocards::catalogue::Catalogue;
+use neurocards::domain::generation::GenerationSpec;
 use neurocards::domain::{ChatId, Lang, UserId};
 use neurocards::store::{NewOrder, Store};
 
@@ -33,28 +34,40 @@ pub async fn place_orders(
     users: i64,
     videos_each: i64,
 ) -> anyhow::Result<()> {
-    let (spec, _) = Catalogue::built_in()?
-        .default_spec()
-        .context("the built-in catalogue has a default option")?;
+    let spec = default_spec()?;
     for id in 1..=users {
-        let user = UserId(id);
-        store.register_user(user, None, "en", videos_each).await?;
         store
-            .place_order(&NewOrder {
-                user_id: user,
-                chat_id: ChatId(id),
-                idempotency_key: None,
-                video_count: videos_each,
-                unit_price: 1,
-                photo_file_id: photo.to_owned(),
-                template_id: None,
-                prompt: "a mug".into(),
-                generation: spec.clone(),
-                language: Lang::En,
-            })
+            .register_user(UserId(id), None, "en", videos_each)
+            .await?;
+        store
+            .place_order(&bench_order(id, photo, videos_each, &spec))
             .await?;
     }
     Ok(())
+}
+
+/// The built-in catalogue's default model and options.
+pub fn default_spec() -> anyhow::Result<GenerationSpec> {
+    let (spec, _) = Catalogue::built_in()?
+        .default_spec()
+        .context("the built-in catalogue has a default option")?;
+    Ok(spec)
+}
+
+/// User `id`'s order of `videos` videos of `spec` on `photo`, as the dialog places it.
+pub fn bench_order(id: i64, photo: &str, videos: i64, spec: &GenerationSpec) -> NewOrder {
+    NewOrder {
+        user_id: UserId(id),
+        chat_id: ChatId(id),
+        idempotency_key: None,
+        video_count: videos,
+        unit_price: 1,
+        photo_file_id: photo.to_owned(),
+        template_id: None,
+        prompt: "a mug".into(),
+        generation: spec.clone(),
+        language: Lang::En,
+    }
 }
 
 /// Starts `neurocards <command>` with only `env` for its environment, its output in

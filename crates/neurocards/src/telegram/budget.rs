@@ -130,10 +130,7 @@ impl Budget {
     }
 
     fn try_take(&self, chat: i64, lane: Lane, now: i64) -> Turn {
-        let mut state = match self.state.lock() {
-            Ok(state) => state,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut state = lock(&self.state);
         let memory = i64::try_from(self.limits.memory().as_millis()).unwrap_or(i64::MAX);
         while state
             .recent
