@@ -5,9 +5,12 @@
 //!
 //! A person waiting on the dialog goes first. While people are talking to the bot (a dialog
 //! answer went out in the last `dialog_quiet`, or one is waiting), deliveries and summaries
-//! leave `dialog_reserve` sends of each second to the dialog; while nobody is, they leave
-//! one, so that the first answer to someone who starts talking need not wait for a second
-//! of deliveries to pass.
+//! leave `dialog_reserve` sends of each second to the dialog. While nobody is, they may take
+//! the whole second but only spread evenly over it (one send every window / rate), so that
+//! the window's oldest send always leaves it within one such step: the first answer to
+//! someone who starts talking waits at most that (34 ms at Telegram's rate), never a second
+//! of deliveries sent in one burst. (Keeping one send of each second free instead cost the
+//! deliveries a thirtieth of the rate.)
 
 use std::time::Duration;
 
@@ -82,6 +85,11 @@ impl Limits {
         millis(Duration::from_secs(1) + self.window_margin)
     }
 
+    /// The least time between two bulk sends while nobody talks: the window spread evenly.
+    fn bulk_step(&self) -> i64 {
+        self.window() / i64::try_from(self.per_second).unwrap_or(i64::MAX)
+    }
+
     fn chat_interval(&self) -> i64 {
         millis(self.per_chat + self.chat_margin)
     }
@@ -105,6 +113,11 @@ pub struct Sent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Turn {
     Now,
+    /// Counted at `at`, at most one pacing step ahead: send then. Deliveries spread over
+    /// the second take their moments this way, so that the time between asking and
+    /// sending does not add to every step (it cost a tenth of the rate when each send was
+    /// only allowed once the step had passed).
+    At(i64),
     /// Not before `until`. `by_chat`: only this chat is held back (others may go sooner).
     Wait {
         until: i64,
@@ -134,9 +147,8 @@ pub fn turn(
             .iter()
             .any(|sent| sent.lane == Lane::Dialog && now - sent.at < millis(limits.dialog_quiet));
     let cap = match lane {
-        Lane::Dialog => limits.per_second,
         Lane::Bulk if people_talking => limits.per_second.saturating_sub(limits.dialog_reserve),
-        Lane::Bulk => limits.per_second.saturating_sub(1),
+        Lane::Dialog | Lane::Bulk => limits.per_second,
     }
     .max(1);
     let mut until = now;
@@ -149,20 +161,31 @@ pub fn turn(
         until = until.max(now + 10);
     }
     let window_ready = until;
-    if let Some(last) = recent
+    let chat_ready = recent
         .iter()
         .filter(|sent| sent.chat == chat)
-        .map(|sent| sent.at)
+        .map(|sent| sent.at + limits.chat_interval())
         .max()
-    {
-        until = until.max(last + limits.chat_interval());
-    }
-    if until <= now {
+        .unwrap_or(now);
+    until = until.max(chat_ready);
+    let paced = match in_window.iter().max() {
+        Some(latest) if lane == Lane::Bulk && !people_talking => latest + limits.bulk_step(),
+        _ => now,
+    };
+    if until <= now && paced <= now {
         Turn::Now
-    } else {
+    } else if until <= now && paced - now <= limits.bulk_step() && chat_ready <= paced {
+        Turn::At(paced)
+    } else if until > now {
         Turn::Wait {
             until,
             by_chat: until > window_ready,
+        }
+    } else {
+        // Held back only by the moments already taken more than a step ahead.
+        Turn::Wait {
+            until: paced - limits.bulk_step(),
+            by_chat: false,
         }
     }
 }
@@ -190,6 +213,7 @@ pub fn shared_turn(
 ) -> SharedTurn {
     match turn(limits, recent, chat, lane, now, dialog_waiting) {
         Turn::Now => SharedTurn::At(now),
+        Turn::At(at) => SharedTurn::At(at),
         Turn::Wait {
             until,
             by_chat: true,
@@ -274,16 +298,26 @@ mod tests {
     fn a_batch_never_grants_more_than_the_window_holds() {
         let limits = Limits::default();
         let chats: Vec<i64> = (0..40).collect();
-        let turns = shared_turns(&limits, &[], &chats, Lane::Bulk, 0, false);
+        let mut recent: Vec<_> = (100..124).map(|chat| sent(0, chat, Lane::Dialog)).collect();
+        let turns = shared_turns(&limits, &recent, &chats, Lane::Dialog, 10, false);
         let granted = turns
             .iter()
             .filter(|turn| matches!(turn, SharedTurn::At(_)))
             .count();
-        // Quiet dialog: the bulk lane may take all but one send of the second.
-        assert_eq!(granted, 29);
-        assert!(turns[29..]
+        assert_eq!(granted, 6, "24 of 30 already in the window");
+        assert!(turns[6..]
             .iter()
             .all(|turn| matches!(turn, SharedTurn::Wait { by_chat: false, .. })));
+        // Quiet dialog: deliveries asked together get one send now and the moment a step
+        // later; the others ask again when that moment comes.
+        recent.clear();
+        let turns = shared_turns(&limits, &recent, &chats, Lane::Bulk, 5000, false);
+        assert_eq!(turns[..2], [SharedTurn::At(5000), SharedTurn::At(5034)]);
+        assert!(turns[2..].iter().all(|turn| *turn
+            == SharedTurn::Wait {
+                until: 5034,
+                by_chat: false
+            }));
     }
 
     #[test]
@@ -304,6 +338,10 @@ mod tests {
             loop {
                 match turn(limits, &recent, chat, lane, now, false) {
                     Turn::Now => break,
+                    Turn::At(at) => {
+                        now = at;
+                        break;
+                    }
                     Turn::Wait { until, .. } => now = until,
                 }
             }
@@ -314,16 +352,37 @@ mod tests {
     }
 
     #[test]
-    fn with_nobody_talking_deliveries_leave_one_send_a_second() {
-        let bulk: Vec<_> = (0..40).map(|chat| (chat, Lane::Bulk)).collect();
-        let times = schedule(&Limits::default(), &bulk);
-        assert_eq!(times.iter().filter(|t| **t == 0).count(), 29, "{times:?}");
-        // A person who starts talking is answered in the same instant.
-        let recent: Vec<_> = (0..29).map(|chat| sent(0, chat, Lane::Bulk)).collect();
-        assert_eq!(
-            turn(&Limits::default(), &recent, 100, Lane::Dialog, 0, false),
-            Turn::Now
+    fn with_nobody_talking_deliveries_take_the_whole_second_spread_evenly() {
+        let limits = Limits::default();
+        let bulk: Vec<_> = (0..90).map(|chat| (chat, Lane::Bulk)).collect();
+        let times = schedule(&limits, &bulk);
+        // 1,020 ms / 30 = 34 ms apart: 30 sends in every window, 29.4 a second.
+        assert!(
+            times.windows(2).all(|pair| pair[1] - pair[0] == 34),
+            "{times:?}"
         );
+        for (index, &at) in times.iter().enumerate() {
+            let in_window = times[..=index].iter().filter(|t| at - **t < 1020).count();
+            assert!(
+                in_window <= 30,
+                "{in_window} sends in the window ending at {at}"
+            );
+        }
+        // A person who starts talking while the window is full, the next delivery's moment
+        // taken already, is answered within two steps.
+        let recent: Vec<_> = times[1..31]
+            .iter()
+            .zip(0..)
+            .map(|(&at, chat)| sent(at, chat, Lane::Bulk))
+            .collect();
+        let now = times[29] + 1;
+        match turn(&limits, &recent, 500, Lane::Dialog, now, false) {
+            Turn::Wait { until, by_chat } => {
+                assert!(!by_chat);
+                assert!(until - now <= 68, "the answer waits {} ms", until - now);
+            }
+            other => panic!("the window is full: {other:?}"),
+        }
     }
 
     #[test]
@@ -345,7 +404,7 @@ mod tests {
         );
         // Two seconds after the last answer, the reserve is released.
         let mut later = vec![sent(0, 500, Lane::Dialog)];
-        later.extend((0..28).map(|chat| sent(2000, chat, Lane::Bulk)));
+        later.extend((0..28).map(|chat| sent(1000 + 34 * chat, chat, Lane::Bulk)));
         assert_eq!(
             turn(&limits, &later, 99, Lane::Bulk, 2000, false),
             Turn::Now

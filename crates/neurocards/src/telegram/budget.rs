@@ -107,13 +107,18 @@ impl Budget {
         }
         loop {
             let now = self.millis_now();
+            let sleep_until = |until: i64| {
+                tokio::time::sleep_until(
+                    self.started + Duration::from_millis(u64::try_from(until).unwrap_or(0)),
+                )
+            };
             match self.try_take(chat, lane, now) {
                 Turn::Now => break,
-                Turn::Wait { until, .. } => {
-                    let at =
-                        self.started + Duration::from_millis(u64::try_from(until).unwrap_or(0));
-                    tokio::time::sleep_until(at).await;
+                Turn::At(at) => {
+                    sleep_until(at).await;
+                    break;
                 }
+                Turn::Wait { until, .. } => sleep_until(until).await,
             }
         }
     }
@@ -148,12 +153,15 @@ impl Budget {
             now,
             dialog_waiting,
         );
-        if turn == Turn::Now {
-            state.recent.push_back(Sent {
-                at: now,
-                chat,
-                lane,
-            });
+        let counted_at = match turn {
+            Turn::Now => Some(now),
+            Turn::At(at) => Some(at),
+            Turn::Wait { .. } => None,
+        };
+        if let Some(at) = counted_at {
+            // A moment taken ahead may lie after sends counted since: keep the order.
+            let place = state.recent.partition_point(|sent| sent.at <= at);
+            state.recent.insert(place, Sent { at, chat, lane });
         }
         turn
     }
