@@ -19,7 +19,10 @@
 //!   fitting the photo, each KIE call, each write, waiting for Telegram's budget, sending),
 //!   to show where the time goes
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -86,10 +89,33 @@ impl Drop for StepTimer {
     }
 }
 
-/// Times `future` as the step `name`.
-pub async fn timed<T>(name: &'static str, future: impl std::future::Future<Output = T>) -> T {
-    let _timer = step(name);
-    future.await
+pin_project_lite::pin_project! {
+    /// A future timed as one step: what [`timed`] returns.
+    pub struct Timed<F> {
+        #[pin]
+        future: F,
+        timer: StepTimer,
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().future.poll(cx)
+    }
+}
+
+/// Times `future` as the step `name`, from this call until the future is done or dropped.
+/// A plain struct rather than an `async fn`: an async fn keeps its argument future and the
+/// future it awaits apart, so each wrapper doubled the size of what it timed and the job's
+/// nested steps multiplied it (`cargo bench --bench inflight`: 175 MiB for 10,000 jobs
+/// instead of 104).
+pub fn timed<F: Future>(name: &'static str, future: F) -> Timed<F> {
+    Timed {
+        future,
+        timer: step(name),
+    }
 }
 
 /// Refreshes the database figures every `every` until `stop`, and keeps the histograms'
@@ -144,5 +170,27 @@ pub async fn snapshot(store: &Store) {
     match store.inbox_backlog().await {
         Ok(backlog) => metrics::gauge!("neurocards_inbox_backlog").set(backlog as f64),
         Err(err) => tracing::warn!(error = %err, "reading the update inbox for the metrics failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_step_is_hardly_larger_than_what_it_times() {
+        let work = async {
+            let buffer = [7u8; 1024];
+            tokio::task::yield_now().await;
+            buffer.iter().map(|byte| usize::from(*byte)).sum::<usize>()
+        };
+        let bare = std::mem::size_of_val(&work);
+        let nested = timed("outer", timed("inner", work));
+        let overhead = std::mem::size_of::<StepTimer>() * 2;
+        assert!(
+            std::mem::size_of_val(&nested) <= bare + overhead,
+            "{} bytes for a {bare}-byte future",
+            std::mem::size_of_val(&nested)
+        );
     }
 }

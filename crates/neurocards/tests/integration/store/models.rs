@@ -58,7 +58,7 @@ async fn a_model_is_marked_unavailable_once_and_enabled_again(engine: Engine) {
 
 async fn a_create_slot_counts_until_kie_answered_and_then_from_the_answer(engine: Engine) {
     let db = TestDb::new(engine).await;
-    let window = Duration::from_secs(1); // 1.25 s with the margin
+    let window = Duration::from_secs(1); // 1.1 s with the margin
     let take = || db.store.take_create_slot("acct", 2, window);
     let CreateSlot::Taken(first) = take().await.unwrap() else {
         panic!("the window is empty");
@@ -77,10 +77,10 @@ async fn a_create_slot_counts_until_kie_answered_and_then_from_the_answer(engine
     db.store.settle_create_slot(first).await.unwrap();
     db.clock.advance(Duration::from_millis(1000));
     match take().await.unwrap() {
-        CreateSlot::Wait(wait) => assert!(wait <= Duration::from_millis(250), "{wait:?}"),
+        CreateSlot::Wait(wait) => assert!(wait <= Duration::from_millis(100), "{wait:?}"),
         CreateSlot::Taken(_) => panic!("the answered slot is still in its window"),
     }
-    db.clock.advance(Duration::from_millis(300));
+    db.clock.advance(Duration::from_millis(101));
     let CreateSlot::Taken(third) = take().await.unwrap() else {
         panic!("the answered slot left the window");
     };
