@@ -139,9 +139,9 @@ impl App {
             Role::All | Role::Worker => {
                 let mut settings = worker_settings(config);
                 settings.cheapest_price = cheapest_price;
-                // KIE calls PUBLIC_URL, which only `run` is sure to serve itself: a `worker`
-                // process's jobs are woken by nobody and keep polling at KIE's pace.
-                settings.poll.woken_by_callbacks = role == Role::All && config.public_url.is_some();
+                // KIE calls PUBLIC_URL; the process serving it wakes its own jobs and notes
+                // the other callbacks for the workers (`worker/callbacks.rs`).
+                settings.poll.woken_by_callbacks = config.public_url.is_some();
                 Some(build_worker(config, store.clone(), telegram.clone(), settings).await?)
             }
             Role::Bot => None,

@@ -132,6 +132,13 @@ async fn kie_callback(
     if let Some(task) = task {
         let woken = app.wakeups.wake(&task);
         tracing::debug!(%task, woken, "KIE callback");
+        if !woken {
+            // The job may run in another process (a `worker` behind this `bot`): it looks
+            // for its tasks here. Without the note it still polls, only later.
+            if let Err(err) = app.store.note_kie_callback(&task).await {
+                tracing::warn!(%task, error = %err, "could not note a KIE callback for the workers");
+            }
+        }
     }
     Json(json!({"code": 200, "msg": "success"})).into_response()
 }

@@ -9,6 +9,7 @@ mod alerts;
 mod audit;
 mod bot;
 mod broadcasts;
+mod callbacks;
 mod dialogs;
 mod error;
 mod inbox;

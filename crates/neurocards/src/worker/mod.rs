@@ -7,6 +7,7 @@
 
 mod alerts;
 mod broadcast;
+mod callbacks;
 mod held;
 mod job;
 mod liveness;
@@ -178,6 +179,12 @@ impl Worker {
         let broadcasting = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
             Arc::clone(&self).keep_broadcasting(beating_stop.clone()),
         ));
+        // Callbacks another process received, where KIE is told to call back at all.
+        let watching = self.settings.public_url.is_some().then(|| {
+            tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+                Arc::clone(&self).keep_watching_callbacks(beating_stop.clone()),
+            ))
+        });
         let mut jobs = JoinSet::new();
         let mut housekeeping = tokio::time::interval(self.settings.heartbeat_every);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -235,6 +242,9 @@ impl Worker {
         beating_stop.cancel();
         let _ = beating.await;
         let _ = broadcasting.await;
+        if let Some(watching) = watching {
+            let _ = watching.await;
+        }
         let handed_back = self.store.deregister_worker(&self.info.id).await?;
         tracing::info!(worker = %self.info.id, handed_back, "worker stopped");
         Ok(())

@@ -1,7 +1,8 @@
 //! How often a running task is asked for its state: every few seconds at first, then less
 //! and less often (KIE's guidance in docs/kie.md: 2–3 s for 30 s, then 5–10 s, then 15–30 s).
-//! Where KIE's callback wakes the job that follows the task (the process that serves
-//! `PUBLIC_URL` runs the jobs), polling is only a safety net and keeps to the longest pause
+//! Where KIE's callback wakes the job that follows the task (`PUBLIC_URL` set: the process
+//! serving it wakes its own jobs and notes the others' for the workers), polling is only a
+//! safety net and keeps to the longest pause
 //! from the start: the status queries of a key are limited (10 a second), and a key whose
 //! young tasks are polled every 3 s spends that budget on tasks that are not done, so the
 //! query of a job its callback just woke waits behind them (`cargo bench --bench callback`

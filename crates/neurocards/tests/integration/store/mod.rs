@@ -1,6 +1,7 @@
 //! The store's conformance suite: every test runs once on SQLite and once on PostgreSQL.
 
 mod alerts;
+mod callbacks;
 mod check;
 mod cli;
 mod dialogs;

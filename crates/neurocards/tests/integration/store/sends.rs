@@ -33,45 +33,64 @@ async fn the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place(eng
         }
     };
     let start = db.store.now_millis();
-    // Nobody is talking: deliveries may take all but one send of the window.
-    for chat in 0..29 {
+    // Nobody is talking: deliveries take the whole second spread evenly, one send every
+    // 1,020 ms / 30 = 34 ms: one now, the next moment reserved a step ahead, and then the
+    // asker comes back when that moment comes.
+    assert_eq!(take(0, Lane::Bulk).await, SharedTurn::At(start));
+    assert_eq!(take(1, Lane::Bulk).await, SharedTurn::At(start + 34));
+    assert_eq!(
+        take(2, Lane::Bulk).await,
+        SharedTurn::Wait {
+            until: start + 34,
+            by_chat: false
+        }
+    );
+    for chat in 2..30 {
+        db.clock.advance(Duration::from_millis(34));
         assert_eq!(
             take(chat, Lane::Bulk).await,
-            SharedTurn::At(start),
+            SharedTurn::At(start + 34 * chat),
             "send {chat}"
         );
     }
+    // Thirty in the window: the next delivery waits for the oldest to leave it...
     assert_eq!(
-        take(29, Lane::Bulk).await,
+        take(30, Lane::Bulk).await,
         SharedTurn::Wait {
             until: start + 1020,
             by_chat: false
         }
     );
-    // The one left is a person's.
-    assert_eq!(take(100, Lane::Dialog).await, SharedTurn::At(start));
-    assert!(matches!(
-        take(101, Lane::Dialog).await,
-        SharedTurn::Wait { by_chat: false, .. }
-    ));
+    // ...and so does a person who starts talking now, for 68 ms.
+    assert_eq!(
+        take(100, Lane::Dialog).await,
+        SharedTurn::Wait {
+            until: start + 1020,
+            by_chat: false
+        }
+    );
+    db.clock.advance(Duration::from_millis(68));
+    assert_eq!(take(100, Lane::Dialog).await, SharedTurn::At(start + 1020));
     // A chat already written to waits for its own second. A person's answer keeps its place
     // there: a delivery to that chat from another process comes after it.
-    db.clock.advance(Duration::from_millis(1030));
-    assert_eq!(take(100, Lane::Dialog).await, SharedTurn::At(start + 1100));
+    db.clock.advance(Duration::from_millis(30));
+    assert_eq!(take(100, Lane::Dialog).await, SharedTurn::At(start + 2120));
     assert_eq!(
         take(100, Lane::Bulk).await,
         SharedTurn::Wait {
-            until: start + 2200,
+            until: start + 3220,
             by_chat: true
         }
     );
 
     // The window has moved; a person was answered within two seconds, so deliveries keep
-    // to 24 of the 30, the reserved answer among them.
+    // to 24 of the 30, the reserved answer among them, and go without spacing.
+    db.clock.advance(Duration::from_millis(1050));
+    let now = start + 2100;
     for chat in 200..223 {
         assert_eq!(
             take(chat, Lane::Bulk).await,
-            SharedTurn::At(start + 1030),
+            SharedTurn::At(now),
             "send {chat}"
         );
     }
@@ -79,7 +98,7 @@ async fn the_token_budget_counts_every_sender_and_keeps_the_dialog_its_place(eng
         take(223, Lane::Bulk).await,
         SharedTurn::Wait { by_chat: false, .. }
     ));
-    assert_eq!(take(300, Lane::Dialog).await, SharedTurn::At(start + 1030));
+    assert_eq!(take(300, Lane::Dialog).await, SharedTurn::At(now));
     // A delivery holds back while its process has an answer waiting.
     let held = db
         .store
@@ -110,16 +129,22 @@ async fn a_budget_shared_through_the_store_counts_its_sends_there(engine: Engine
     for chat in 0..29 {
         bot.acquire(chat, Lane::Bulk).await;
     }
-    // Another process asking now finds the window full of the first one's sends.
+    let (counted, latest): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), MAX(at) FROM telegram_sends")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(counted, 29, "every send is counted in the database");
+    // Another process asking now keeps its distance from the first one's sends.
     let other = db
         .store
         .take_telegram_send(&SystemClock, &Limits::default(), 99, Lane::Bulk, false)
         .await
         .unwrap();
-    assert!(
-        matches!(other, SharedTurn::Wait { by_chat: false, .. }),
-        "{other:?}"
-    );
+    match other {
+        SharedTurn::At(at) => assert!(at >= latest + 34, "{at} after {latest}"),
+        SharedTurn::Wait { by_chat, .. } => assert!(!by_chat),
+    }
 }
 
 async fn without_the_database_a_process_sends_by_its_own_budget(engine: Engine) {
@@ -140,8 +165,8 @@ async fn sends_asked_together_get_the_turns_they_would_one_by_one(engine: Engine
     let db = TestDb::new(engine).await;
     let limits = Limits::default();
     let start = db.store.now_millis();
-    // Chat 5 twice: its second message must wait for the chat's second.
-    let chats: Vec<i64> = (0..40).chain([5]).collect();
+    // Chat 0 twice: its second message must wait for the chat's second.
+    let chats: Vec<i64> = [0].into_iter().chain(0..40).collect();
     let turns = db
         .store
         .take_telegram_sends(&db.clock, &limits, &chats, Lane::Bulk, false)
@@ -149,26 +174,26 @@ async fn sends_asked_together_get_the_turns_they_would_one_by_one(engine: Engine
         .unwrap();
 
     assert_eq!(turns.len(), chats.len());
-    assert!(turns[..29]
-        .iter()
-        .all(|turn| *turn == SharedTurn::At(start)));
-    assert!(turns[29..40].iter().all(|turn| *turn
-        == SharedTurn::Wait {
-            until: start + 1020,
-            by_chat: false
-        }));
+    assert_eq!(turns[0], SharedTurn::At(start));
     assert_eq!(
-        turns[40],
+        turns[1],
         SharedTurn::Wait {
             until: start + 1100,
             by_chat: true
         }
     );
+    // Nobody talking: the next moment, a step ahead, and the rest come back then.
+    assert_eq!(turns[2], SharedTurn::At(start + 34));
+    assert!(turns[3..].iter().all(|turn| *turn
+        == SharedTurn::Wait {
+            until: start + 34,
+            by_chat: false
+        }));
     let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM telegram_sends")
         .fetch_one(db.store.pool())
         .await
         .unwrap();
-    assert_eq!(kept, 29, "only the granted sends are counted");
+    assert_eq!(kept, 2, "only the granted sends are counted");
     // Another process asking now finds the window full.
     let other = db
         .store
@@ -180,9 +205,15 @@ async fn sends_asked_together_get_the_turns_they_would_one_by_one(engine: Engine
 
 async fn many_messages_of_one_process_never_overfill_the_window(engine: Engine) {
     let db = TestDb::new(engine).await;
-    let budget = Arc::new(Budget::shared(Limits::default(), db.store.clone()));
+    // The rows of sends are kept as long as the dialog's quiet lasts: long enough here for
+    // every send of the test to be counted however slowly the machine runs it.
+    let limits = Limits {
+        dialog_quiet: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let budget = Arc::new(Budget::shared(limits, db.store.clone()));
     // 58 messages at once, two to each of 29 chats: they ask in batches, by the real clock,
-    // and all go within about 1.1 s (the rows stay for 2 s).
+    // and go 34 ms apart, each chat's second at least 1.1 s after its first.
     let sends: Vec<_> = (0..58)
         .map(|n| {
             let budget = Arc::clone(&budget);
