@@ -4,10 +4,12 @@
 //! spreads their starts), so neither Telegram's limits nor a queue stand in between. Prints
 //! p50/p99/max per mode. Asserts nothing about speed.
 //!
-//! `cargo bench --bench callback` with `BENCH_VIDEOS` (default 60) and `BENCH_STAGE_SECONDS`
-//! (each of KIE's three stages, default 10: a 30 s generation). One `neurocards run` process
-//! on SQLite, with the default polling intervals (`POLL_FIRST_INTERVAL` 3 s, growing to
-//! `POLL_MAX_INTERVAL` 30 s).
+//! `cargo bench --bench callback` with `BENCH_VIDEOS` (default 60), `BENCH_STAGE_SECONDS`
+//! (each of KIE's three stages, default 10: a 30 s generation) and `BENCH_POSTGRES_URL` (for
+//! the split deployment's scratch database; default the local server as `postgres`). One
+//! `neurocards run` process on SQLite, with the default polling intervals
+//! (`POLL_FIRST_INTERVAL` 3 s, growing to `POLL_MAX_INTERVAL` 30 s); then a `neurocards bot`
+//! that receives the callbacks and a `neurocards worker` that runs the jobs, on PostgreSQL.
 
 mod common;
 
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use emulators::kie::{KieConfig, KieEmulator};
 use emulators::telegram::{TelegramConfig, TelegramEmulator};
+use neurocards::chaos::Scratch;
 use neurocards::config::DatabaseUrl;
 use neurocards::store::{Store, StoreOptions};
 
@@ -27,6 +30,8 @@ use neurocards::store::{Store, StoreOptions};
 enum Mode {
     Callbacks,
     PollingOnly,
+    /// A `bot` receives the callbacks; the jobs run in a `worker` process.
+    SplitCallbacks,
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -34,12 +39,14 @@ async fn main() -> anyhow::Result<()> {
     let videos: i64 = env_number("BENCH_VIDEOS", 60);
     let stage = Duration::from_secs(env_number("BENCH_STAGE_SECONDS", 10));
     let mut rows = Vec::new();
-    for mode in [Mode::Callbacks, Mode::PollingOnly] {
-        rows.push((mode, measure(mode, videos, stage).await?));
+    let postgres = std::env::var("BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".to_owned());
+    for mode in [Mode::Callbacks, Mode::PollingOnly, Mode::SplitCallbacks] {
+        rows.push((mode, measure(mode, videos, stage, &postgres).await?));
     }
     println!(
         "callback latency benchmark: {videos} videos of one video each, one KIE account \
-         (20 creates per 10 s), 3 × {stage:?} per video, `neurocards run` on SQLite; machine: {}",
+         (20 creates per 10 s), 3 × {stage:?} per video; machine: {}",
         machine()
     );
     println!();
@@ -47,8 +54,9 @@ async fn main() -> anyhow::Result<()> {
     println!("| --- | --: | --: | --: | --: | --: |");
     for (mode, waits) in rows {
         let label = match mode {
-            Mode::Callbacks => "KIE callbacks (`PUBLIC_URL` set)",
-            Mode::PollingOnly => "polling only",
+            Mode::Callbacks => "`run` on SQLite, KIE callbacks (`PUBLIC_URL` set)",
+            Mode::PollingOnly => "`run` on SQLite, polling only",
+            Mode::SplitCallbacks => "`bot` + `worker` on PostgreSQL, callbacks to the bot",
         };
         println!(
             "| {label} | {} | {} ms | {} ms | {} ms | {} ms |",
@@ -63,22 +71,48 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The wait of every sent video, sorted.
-async fn measure(mode: Mode, videos: i64, stage: Duration) -> anyhow::Result<Vec<Duration>> {
+async fn measure(
+    mode: Mode,
+    videos: i64,
+    stage: Duration,
+    postgres: &str,
+) -> anyhow::Result<Vec<Duration>> {
+    let scratch = match mode {
+        Mode::SplitCallbacks => Some(Scratch::create(postgres).await?),
+        Mode::Callbacks | Mode::PollingOnly => None,
+    };
+    let dir = tempfile::tempdir()?;
+    let url = match &scratch {
+        Some(scratch) => DatabaseUrl::parse(scratch.direct_url.as_str())?,
+        None => DatabaseUrl::parse(&sqlite_url(dir.path()))?,
+    };
+    let waits = measure_on(mode, videos, stage, &url, dir.path()).await;
+    if let Some(scratch) = scratch {
+        scratch.drop_all().await?;
+    }
+    waits
+}
+
+async fn measure_on(
+    mode: Mode,
+    videos: i64,
+    stage: Duration,
+    url: &DatabaseUrl,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<Duration>> {
     let kie = KieEmulator::start(KieConfig {
         stage_delay: stage,
         ..KieConfig::default()
     })
     .await?;
     let telegram = TelegramEmulator::start(TelegramConfig::default()).await?;
-    let dir = tempfile::tempdir()?;
-    let url = DatabaseUrl::parse(&sqlite_url(dir.path()))?;
-    let store = Store::connect(&url, StoreOptions::default()).await?;
+    let store = Store::connect(url, StoreOptions::default()).await?;
     let photo = telegram.add_file(neurocards::sample_photo::product_jpeg(480, 320));
     place_orders(&store, &photo, videos, 1).await?;
 
     let port = free_port()?;
     let mut settings = vec![("HTTP_ADDR", format!("127.0.0.1:{port}"))];
-    if mode == Mode::Callbacks {
+    if mode != Mode::PollingOnly {
         settings.push(("PUBLIC_URL", format!("http://127.0.0.1:{port}")));
     }
     let env = process_env(
@@ -88,7 +122,13 @@ async fn measure(mode: Mode, videos: i64, stage: Duration) -> anyhow::Result<Vec
         &[("test-key".to_owned(), "main".to_owned())],
         &settings,
     );
-    let mut run = vec![spawn("run", &env, dir.path(), "run")?];
+    let mut run = match mode {
+        Mode::SplitCallbacks => vec![
+            spawn("bot", &env, dir, "bot")?,
+            spawn("worker", &env, dir, "worker")?,
+        ],
+        Mode::Callbacks | Mode::PollingOnly => vec![spawn("run", &env, dir, "run")?],
+    };
 
     let started = Instant::now();
     loop {

@@ -1,6 +1,6 @@
 //! Sorting whatever came back from KIE into the five error classes, and saying whether a
-//! task may exist after a failed create. Pure: unit-tested against every message in
-//! kie-api.md's table.
+//! task may exist after a failed create. Pure: unit-tested against every message in the
+//! table of docs/kie.md.
 
 use crate::domain::retry::{KeyVerdict, Verdict};
 use crate::domain::ErrorClass;

@@ -1,4 +1,4 @@
-//! What operators look at: the queue's state and the data invariants of DESIGN.md section 3.
+//! What operators look at: the queue's state and the data invariants (money, jobs, summaries).
 
 use std::fmt;
 use std::time::Duration;

@@ -29,11 +29,13 @@ pub const COPIED_TABLES: &[&str] = &[
 ];
 
 /// Not copied: what the running processes rebuild (worker registrations, the KIE create
-/// slots and the Telegram sends of the last seconds, the alert gate, recent wrong promo codes)
-/// and sqlx's own bookkeeping.
+/// slots and the Telegram sends of the last seconds, the alert gate, recent wrong promo codes),
+/// KIE callbacks noted for the workers (wake-ups only: polling finds the same results) and
+/// sqlx's own bookkeeping.
 pub const SKIPPED_TABLES: &[&str] = &[
     "workers",
     "kie_creates",
+    "kie_callbacks",
     "alert_gate",
     "promo_misses",
     "telegram_budget",
