@@ -6,7 +6,8 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::Context;
 
-/// One `bot` and `workers` worker processes sharing `env`.
+/// One `bot` and `workers` worker processes sharing `env` (the bot serves `HTTP_ADDR`, where
+/// KIE calls back; the workers serve nothing).
 pub struct Fleet {
     program: PathBuf,
     env: Vec<(String, String)>,
@@ -24,13 +25,7 @@ pub struct Worker {
 impl Fleet {
     pub fn start(env: Vec<(String, String)>, logs: &Path, workers: usize) -> anyhow::Result<Fleet> {
         let program = std::env::current_exe().context("finding this program to start its parts")?;
-        let bot = spawn(
-            &program,
-            "bot",
-            &env,
-            &[("HTTP_ADDR", "127.0.0.1:0")],
-            &logs.join("bot.log"),
-        )?;
+        let bot = spawn(&program, "bot", &env, &[], &logs.join("bot.log"))?;
         let mut fleet = Fleet {
             program,
             env,
@@ -83,7 +78,7 @@ impl Fleet {
                 &self.program,
                 "bot",
                 &self.env,
-                &[("HTTP_ADDR", "127.0.0.1:0")],
+                &[],
                 &self.logs.join(format!("bot-{}.log", self.started)),
             )?;
             self.started += 1;

@@ -202,13 +202,22 @@ async fn soak(setup: SoakSetup<'_>) -> anyhow::Result<bool> {
     let models_file = logs.with_file_name("models.toml");
     std::fs::write(&models_file, models).context("writing the soak's model catalogue")?;
 
-    let env = process_env(
+    let mut env = process_env(
         &scratch.url_through(proxy.addr().port())?,
         telegram,
         kie,
         kie_keys,
         &models_file,
     );
+    // KIE calls the bot back; the jobs run in the workers, which learn of the callbacks
+    // through the database (polling goes on beside, every 2 s here).
+    let bot_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")
+            .context("finding a free port for the bot's HTTP server")?;
+        probe.local_addr().context("reading the free port")?
+    };
+    env.push(("HTTP_ADDR".to_owned(), bot_addr.to_string()));
+    env.push(("PUBLIC_URL".to_owned(), format!("http://{bot_addr}")));
     println!(
         "neurocards chaos: {} users ordering {} videos over {:.0} s; 1 bot and {} worker processes \
          on PostgreSQL; a worker SIGKILLed every {:?}; the database cut {} × {:?}; seed {seed}",
