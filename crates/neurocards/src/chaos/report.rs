@@ -311,6 +311,11 @@ pub fn render(gathered: &Gathered, verdict: &Verdict) -> String {
         "",
     );
     row(
+        "KIE callbacks the bot noted for the workers",
+        gathered.audit.noted_callbacks.to_string(),
+        "",
+    );
+    row(
         "secrets in logs or KIE requests",
         verdict.secrets.to_string(),
         "0",

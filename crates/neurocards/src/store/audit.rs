@@ -37,6 +37,8 @@ pub struct Audit {
     pub ambiguous_creates: Vec<(JobId, String)>,
     /// Per order with its summary recorded: from placing it to its summary, and its prompt.
     pub order_times: Vec<(OrderId, std::time::Duration, String)>,
+    /// KIE callbacks the receiving process noted for the workers, of the last hour.
+    pub noted_callbacks: i64,
 }
 
 impl Store {
@@ -182,6 +184,10 @@ impl Store {
                 row.try_get("prompt").context(CONTEXT)?,
             ));
         }
+        audit.noted_callbacks = sqlx::query_scalar("SELECT COUNT(*) FROM kie_callbacks")
+            .fetch_one(&self.pool)
+            .await
+            .context(CONTEXT)?;
         Ok(audit)
     }
 }
