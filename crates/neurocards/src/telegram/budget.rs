@@ -105,13 +105,13 @@ impl Budget {
                 return;
             }
         }
+        let sleep_until = |until: i64| {
+            tokio::time::sleep_until(
+                self.started + Duration::from_millis(u64::try_from(until).unwrap_or(0)),
+            )
+        };
         loop {
             let now = self.millis_now();
-            let sleep_until = |until: i64| {
-                tokio::time::sleep_until(
-                    self.started + Duration::from_millis(u64::try_from(until).unwrap_or(0)),
-                )
-            };
             match self.try_take(chat, lane, now) {
                 Turn::Now => break,
                 Turn::At(at) => {
