@@ -134,10 +134,15 @@ async fn kie_callback(
         tracing::debug!(%task, woken, "KIE callback");
         if !woken {
             // The job may run in another process (a `worker` behind this `bot`): it looks
-            // for its tasks here. Without the note it still polls, only later.
-            if let Err(err) = app.store.note_kie_callback(&task).await {
-                tracing::warn!(%task, error = %err, "could not note a KIE callback for the workers");
-            }
+            // for its tasks here. Noted beside the answer, so KIE is answered at once even
+            // while the database is away (a write then waits for a connection up to 15 s);
+            // a note lost to that, or to a stop, only leaves the job to its polling.
+            let store = app.store.clone();
+            tokio::spawn(async move {
+                if let Err(err) = store.note_kie_callback(&task).await {
+                    tracing::warn!(%task, error = %err, "could not note a KIE callback for the workers");
+                }
+            });
         }
     }
     Json(json!({"code": 200, "msg": "success"})).into_response()
