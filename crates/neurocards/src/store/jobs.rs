@@ -300,20 +300,11 @@ impl Store {
     /// Records, before the createTask request leaves, that one may reach KIE: a job taken
     /// over in this state must not blindly submit again.
     pub async fn mark_submit_started(&self, lease: &Lease) -> Result<(), StoreError> {
-        let update = sqlx::query(
-            "UPDATE jobs SET status = $3, submit_started_at = $2, updated_at = $2
-             WHERE id = $1",
-        )
-        .bind(lease.job_id.0)
-        .bind(self.now())
-        .bind(JobStatus::Submitting.as_str());
-        self.transition(
-            lease,
-            JobStatus::Submitting,
-            "recording a submission",
-            update,
-        )
-        .await
+        let to = JobStatus::Submitting;
+        let sql = fenced_move("status = $3, submit_started_at = $4, updated_at = $4", to);
+        let update = fenced_query(sql, lease).bind(to.as_str()).bind(self.now());
+        self.transition(lease, Move::to(to), "recording a submission", update)
+            .await
     }
 
     /// Stores the KIE task id and the key that created it, the moment KIE accepts the task.
@@ -323,36 +314,35 @@ impl Store {
         task_id: &str,
         key_id: &str,
     ) -> Result<(), StoreError> {
-        let update = sqlx::query(
-            "UPDATE jobs SET status = $5, kie_task_id = $2, kie_key_id = $3, updated_at = $4
-             WHERE id = $1",
-        )
-        .bind(lease.job_id.0)
-        .bind(task_id.to_owned())
-        .bind(key_id.to_owned())
-        .bind(self.now())
-        .bind(JobStatus::Generating.as_str());
-        self.transition(lease, JobStatus::Generating, "recording a KIE task", update)
+        let to = JobStatus::Generating;
+        let sql = fenced_move(
+            "status = $3, kie_task_id = $4, kie_key_id = $5, updated_at = $6",
+            to,
+        );
+        let update = fenced_query(sql, lease)
+            .bind(to.as_str())
+            .bind(task_id.to_owned())
+            .bind(key_id.to_owned())
+            .bind(self.now());
+        let made = Move {
+            to,
+            task_id: Some(task_id),
+        };
+        self.transition(lease, made, "recording a KIE task", update)
             .await
     }
 
     /// Records that the video is about to be sent: from here on the job is never generated
     /// again, so a video cannot reach the user twice.
     pub async fn mark_delivering(&self, lease: &Lease, result_url: &str) -> Result<(), StoreError> {
-        let update = sqlx::query(
-            "UPDATE jobs SET status = $3, result_url = $4, updated_at = $2 WHERE id = $1",
-        )
-        .bind(lease.job_id.0)
-        .bind(self.now())
-        .bind(JobStatus::Delivering.as_str())
-        .bind(result_url.to_owned());
-        self.transition(
-            lease,
-            JobStatus::Delivering,
-            "recording a delivery start",
-            update,
-        )
-        .await
+        let to = JobStatus::Delivering;
+        let sql = fenced_move("status = $3, result_url = $4, updated_at = $5", to);
+        let update = fenced_query(sql, lease)
+            .bind(to.as_str())
+            .bind(result_url.to_owned())
+            .bind(self.now());
+        self.transition(lease, Move::to(to), "recording a delivery start", update)
+            .await
     }
 
     /// Ends the job as delivered and releases it.
@@ -361,18 +351,19 @@ impl Store {
         lease: &Lease,
         delivery: &Delivery,
     ) -> Result<(), StoreError> {
-        let update = sqlx::query(
-            "UPDATE jobs SET status = $5, tg_message_id = $2, tg_file_id = $3,
-                    delivery_unconfirmed = $6, locked_by = NULL, attempt_token = NULL, updated_at = $4, finished_at = $4
-             WHERE id = $1",
-        )
-        .bind(lease.job_id.0)
-        .bind(delivery.message_id)
-        .bind(delivery.file_id.clone())
-        .bind(self.now())
-        .bind(JobStatus::Delivered.as_str())
-        .bind(i64::from(delivery.unconfirmed));
-        self.transition(lease, JobStatus::Delivered, "recording a delivery", update)
+        let to = JobStatus::Delivered;
+        let sql = fenced_move(
+            "status = $3, tg_message_id = $4, tg_file_id = $5, delivery_unconfirmed = $6,
+             locked_by = NULL, attempt_token = NULL, updated_at = $7, finished_at = $7",
+            to,
+        );
+        let update = fenced_query(sql, lease)
+            .bind(to.as_str())
+            .bind(delivery.message_id)
+            .bind(delivery.file_id.clone())
+            .bind(i64::from(delivery.unconfirmed))
+            .bind(self.now());
+        self.transition(lease, Move::to(to), "recording a delivery", update)
             .await
     }
 
@@ -386,20 +377,21 @@ impl Store {
         message: &str,
     ) -> Result<(), StoreError> {
         let now = self.now();
-        let update = sqlx::query(
-            "UPDATE jobs SET status = $6, attempts = attempts + 1, run_at = $2,
-                    error_class = $3, error_message = $4, submit_started_at = NULL,
-                    kie_task_id = NULL, kie_key_id = NULL,
-                    locked_by = NULL, attempt_token = NULL, claimed_at = NULL, updated_at = $5
-             WHERE id = $1",
-        )
-        .bind(lease.job_id.0)
-        .bind(now.saturating_add(millis_of(delay)))
-        .bind(class.as_str())
-        .bind(message.to_owned())
-        .bind(now)
-        .bind(JobStatus::Queued.as_str());
-        self.transition(lease, JobStatus::Queued, "scheduling a retry", update)
+        let to = JobStatus::Queued;
+        let sql = fenced_move(
+            "status = $3, attempts = attempts + 1, run_at = $4,
+             error_class = $5, error_message = $6, submit_started_at = NULL,
+             kie_task_id = NULL, kie_key_id = NULL,
+             locked_by = NULL, attempt_token = NULL, claimed_at = NULL, updated_at = $7",
+            to,
+        );
+        let update = fenced_query(sql, lease)
+            .bind(to.as_str())
+            .bind(now.saturating_add(millis_of(delay)))
+            .bind(class.as_str())
+            .bind(message.to_owned())
+            .bind(now);
+        self.transition(lease, Move::to(to), "scheduling a retry", update)
             .await
     }
 
@@ -533,18 +525,63 @@ impl Store {
         }))
     }
 
-    /// Runs `update` (its `$1` is the job id) as the move to `to`, in the transaction that
-    /// checked the lease and the move.
+    /// Runs `update`, a statement made by [`fenced_move`] and [`fenced_query`], as one
+    /// statement: the lease and the legality of the move are its `WHERE`, so a move costs
+    /// one round trip and one commit. When it changed nothing, a read says why.
     async fn transition(
         &self,
         lease: &Lease,
-        to: JobStatus,
+        made: Move<'_>,
         context: &'static str,
-        update: sqlx::query::Query<'_, Any, <Any as sqlx::Database>::Arguments>,
+        update: AnyQuery<'_>,
     ) -> Result<(), StoreError> {
-        let (mut tx, _) = self.begin_transition(lease, to, context).await?;
-        update.execute(&mut *tx).await.context(context)?;
-        tx.commit().await.context(context)
+        let moved = update
+            .execute(&self.pool)
+            .await
+            .context(context)?
+            .rows_affected();
+        if moved > 0 {
+            return Ok(());
+        }
+        self.why_not_moved(lease, made, context).await
+    }
+
+    /// Why a fenced move changed nothing. A move found already made under the same lease
+    /// is this holder's own write, committed while its answer was lost (a timeout, a
+    /// dropped connection) and now tried again: it counts as done, so a blip at the wrong
+    /// moment does not make the holder give up a job it still holds.
+    async fn why_not_moved(
+        &self,
+        lease: &Lease,
+        made: Move<'_>,
+        context: &'static str,
+    ) -> Result<(), StoreError> {
+        let row = sqlx::query("SELECT status, attempt_token, kie_task_id FROM jobs WHERE id = $1")
+            .bind(lease.job_id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .context(context)?
+            .ok_or(StoreError::UnknownJob(lease.job_id))?;
+        let token: Option<String> = row.try_get("attempt_token").context(context)?;
+        if token.as_deref() != Some(lease.token.as_str()) {
+            return Err(StoreError::StaleLease(lease.job_id));
+        }
+        let from: JobStatus = row
+            .try_get::<String, _>("status")
+            .context(context)?
+            .parse()?;
+        let task_id: Option<String> = row.try_get("kie_task_id").context(context)?;
+        let same_task = made
+            .task_id
+            .is_none_or(|expected| task_id.as_deref() == Some(expected));
+        if from == made.to && same_task {
+            return Ok(());
+        }
+        Err(StoreError::IllegalTransition {
+            job: lease.job_id,
+            from,
+            to: made.to,
+        })
     }
 
     /// Opens a write transaction holding the job's row, after checking the lease is current
@@ -609,6 +646,45 @@ impl Store {
     }
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// A move of a job to `to`; `task_id`, when set, must be the one recorded for a repeat of
+/// the move to count as already made.
+#[derive(Clone, Copy)]
+struct Move<'a> {
+    to: JobStatus,
+    task_id: Option<&'a str>,
+}
+
+impl Move<'_> {
+    fn to(to: JobStatus) -> Move<'static> {
+        Move { to, task_id: None }
+    }
+}
+
+/// `UPDATE jobs SET <set>` fenced by the lease (`$1` the job id, `$2` its token) and by the
+/// phases the job may move to `to` from ([`JobStatus::can_move_to`]); `set` numbers its own
+/// parameters from `$3`.
+fn fenced_move(set: &str, to: JobStatus) -> String {
+    let from: Vec<String> = JobStatus::ALL
+        .into_iter()
+        .filter(|from| from.can_move_to(to))
+        .map(|from| format!("'{}'", from.as_str()))
+        .collect();
+    format!(
+        "UPDATE jobs SET {set} WHERE id = $1 AND attempt_token = $2 AND status IN ({})",
+        from.join(", ")
+    )
+}
+
+/// The statement of [`fenced_move`] with the lease bound.
+fn fenced_query(sql: String, lease: &Lease) -> AnyQuery<'_> {
+    // Safe to assemble: the only text added to the callers' constant is the phase names.
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lease.job_id.0)
+        .bind(lease.token.as_str())
+}
+
 struct LockedJob {
     user_id: UserId,
     order_id: OrderId,
@@ -668,5 +744,29 @@ impl ClaimedJobRow {
             language: self.language,
             ordered_at: self.ordered_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fenced_move_names_exactly_the_phases_the_domain_allows() {
+        assert_eq!(
+            fenced_move("status = $3", JobStatus::Submitting),
+            "UPDATE jobs SET status = $3 WHERE id = $1 AND attempt_token = $2 \
+             AND status IN ('queued')"
+        );
+        let retry = fenced_move("status = $3", JobStatus::Queued);
+        assert!(
+            retry.ends_with("status IN ('queued', 'submitting', 'generating')"),
+            "{retry}"
+        );
+        let delivered = fenced_move("status = $3", JobStatus::Delivered);
+        assert!(
+            delivered.ends_with("status IN ('delivering')"),
+            "{delivered}"
+        );
     }
 }

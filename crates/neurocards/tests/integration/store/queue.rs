@@ -20,6 +20,7 @@ crate::both_engines!(
     the_schema_refuses_a_second_refund_of_a_job,
     a_released_job_comes_back_as_it_stands,
     writes_with_a_forged_token_change_nothing,
+    a_move_tried_again_after_its_answer_was_lost_counts_as_made,
 );
 
 async fn claims_take_due_jobs_in_creation_order_under_one_fresh_token(engine: Engine) {
@@ -476,4 +477,66 @@ async fn writes_with_a_forged_token_change_nothing(engine: Engine) {
     assert_eq!(stored.status, JobStatus::Queued);
     assert_eq!(stored.locked_by.as_deref(), Some("w1"));
     assert_eq!(db.store.balance(user).await.unwrap(), 0);
+}
+
+/// A write that committed while its answer was lost is tried again by its holder: finding
+/// the move made under its own lease, it goes on instead of giving the job up. Only the
+/// same move counts: another task id, or a move the job cannot make, is still refused.
+async fn a_move_tried_again_after_its_answer_was_lost_counts_as_made(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let user = user_with(&db.store, 1, 10).await;
+    let placed = place(&db.store, user, 1).await;
+    let w = worker(&db.store, "w1").await;
+    let job = db.store.claim_jobs(&w, 1).await.unwrap().remove(0);
+    let lease = &job.lease;
+
+    db.store.mark_submit_started(lease).await.unwrap();
+    db.store.mark_submit_started(lease).await.unwrap();
+    db.store.record_task(lease, "task-1", "KEY").await.unwrap();
+    db.store.record_task(lease, "task-1", "KEY").await.unwrap();
+    let other_task = db.store.record_task(lease, "task-2", "KEY").await;
+    assert!(
+        matches!(
+            other_task,
+            Err(StoreError::IllegalTransition {
+                from: JobStatus::Generating,
+                to: JobStatus::Generating,
+                ..
+            })
+        ),
+        "a second task is never recorded over the first: {other_task:?}"
+    );
+    let backwards = db.store.mark_submit_started(lease).await;
+    assert!(
+        matches!(
+            backwards,
+            Err(StoreError::IllegalTransition {
+                from: JobStatus::Generating,
+                to: JobStatus::Submitting,
+                ..
+            })
+        ),
+        "{backwards:?}"
+    );
+    db.store
+        .mark_delivering(lease, "https://kie/v.mp4")
+        .await
+        .unwrap();
+    db.store
+        .mark_delivering(lease, "https://kie/v.mp4")
+        .await
+        .unwrap();
+
+    let stored = db.store.job(placed.job_ids[0]).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Delivering);
+    assert_eq!(stored.kie_task_id.as_deref(), Some("task-1"));
+    assert_eq!(stored.locked_by.as_deref(), Some("w1"));
+    let forged = Lease {
+        token: "not-the-token".to_owned(),
+        ..lease.clone()
+    };
+    assert!(matches!(
+        db.store.mark_delivering(&forged, "https://kie/v.mp4").await,
+        Err(StoreError::StaleLease(_))
+    ));
 }
