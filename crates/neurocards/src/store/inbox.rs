@@ -76,7 +76,10 @@ impl Store {
     }
 
     /// Claims up to `limit` updates for `holder`: the oldest pending update of each chat
-    /// whose claim is free or older than `stale_after`, oldest first.
+    /// whose claim is free or older than `stale_after`, oldest first. One statement claims
+    /// them all under one token (a burst of a thousand users used to cost a commit per
+    /// update here); an update another process claimed meanwhile fails the statement's own
+    /// condition and is left to it.
     pub async fn inbox_claim(
         &self,
         holder: &str,
@@ -86,50 +89,39 @@ impl Store {
         const CONTEXT: &str = "claiming Telegram updates";
         let now = self.now();
         let stale_before = now.saturating_sub(millis_of(stale_after));
-        let candidates: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT i.update_id, i.body FROM telegram_inbox i
-             WHERE i.processed_at IS NULL
-               AND (i.claimed_at IS NULL OR i.claimed_at < $1)
-               AND (i.chat_id IS NULL OR NOT EXISTS (
-                     SELECT 1 FROM telegram_inbox o
-                     WHERE o.chat_id = i.chat_id AND o.processed_at IS NULL
-                       AND o.update_id < i.update_id))
-             ORDER BY i.update_id
-             LIMIT $2",
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut claimed: Vec<(i64, String)> = sqlx::query_as(
+            "UPDATE telegram_inbox SET claimed_by = $1, claim_token = $2, claimed_at = $3
+             WHERE processed_at IS NULL AND (claimed_at IS NULL OR claimed_at < $4)
+               AND update_id IN (
+                 SELECT i.update_id FROM telegram_inbox i
+                 WHERE i.processed_at IS NULL
+                   AND (i.claimed_at IS NULL OR i.claimed_at < $4)
+                   AND (i.chat_id IS NULL OR NOT EXISTS (
+                         SELECT 1 FROM telegram_inbox o
+                         WHERE o.chat_id = i.chat_id AND o.processed_at IS NULL
+                           AND o.update_id < i.update_id))
+                 ORDER BY i.update_id
+                 LIMIT $5)
+             RETURNING update_id, body",
         )
+        .bind(holder)
+        .bind(token.as_str())
+        .bind(now)
         .bind(stale_before)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .context(CONTEXT)?;
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for (update_id, body) in candidates {
-            let token = uuid::Uuid::new_v4().simple().to_string();
-            // Another process may have claimed it since it was read: only a claim that is
-            // still free or stale is taken.
-            let taken = sqlx::query(
-                "UPDATE telegram_inbox SET claimed_by = $1, claim_token = $2, claimed_at = $3
-                 WHERE update_id = $4 AND processed_at IS NULL
-                   AND (claimed_at IS NULL OR claimed_at < $5)",
-            )
-            .bind(holder)
-            .bind(&token)
-            .bind(now)
-            .bind(update_id)
-            .bind(stale_before)
-            .execute(&self.pool)
-            .await
-            .context(CONTEXT)?
-            .rows_affected();
-            if taken == 1 {
-                claimed.push(InboxUpdate {
-                    update_id,
-                    body,
-                    token,
-                });
-            }
-        }
-        Ok(claimed)
+        claimed.sort_unstable_by_key(|(update_id, _)| *update_id);
+        Ok(claimed
+            .into_iter()
+            .map(|(update_id, body)| InboxUpdate {
+                update_id,
+                body,
+                token: token.clone(),
+            })
+            .collect())
     }
 
     /// Keeps a claim from going stale while its update is being processed; false when the

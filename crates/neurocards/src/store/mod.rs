@@ -90,6 +90,8 @@ pub struct Store {
     options: StoreOptions,
     clock: Arc<dyn Clock>,
     liveness_clock: LivenessClock,
+    /// When this process last cleared each account's past create slots.
+    slots_cleared_at: Arc<std::sync::Mutex<std::collections::HashMap<String, Millis>>>,
 }
 
 /// Which clock stamps heartbeats and judges them. Worker processes on several hosts compare
@@ -186,6 +188,7 @@ impl Store {
             options,
             clock: Arc::new(SystemClock),
             liveness_clock: LivenessClock::Database,
+            slots_cleared_at: Arc::default(),
         })
     }
 
