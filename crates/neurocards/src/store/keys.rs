@@ -80,8 +80,9 @@ const IN_FLIGHT_AT_MOST: Duration = Duration::from_secs(120);
 const IN_FLIGHT_RECHECK_MS: i64 = 100;
 const SLOTS_CLEARED_EVERY_MS: i64 = 1_000;
 /// Serialises the slot takers of an account (its one row) and lets the commit skip the flush.
-const LOCK_ACCOUNT: &str = "SELECT set_config('synchronous_commit', 'off', true)
-    FROM kie_accounts WHERE name = $1 FOR UPDATE";
+/// A take's outcome: the slot taken (if any), the slots in the window, the oldest answered
+/// one, and the moment the take counted from.
+type SlotCount = (Option<i64>, i64, Option<i64>, Millis);
 
 impl Store {
     pub async fn save_key_health(&self, health: &KeyHealth) -> Result<(), StoreError> {
@@ -173,7 +174,6 @@ impl Store {
         limit: u32,
         window: Duration,
     ) -> Result<CreateSlot, StoreError> {
-        const CONTEXT: &str = "taking a create slot";
         // A slot counts from KIE's answer, which came after KIE counted the request, so our
         // windows already end later than KIE's. The margin covers what differs between the
         // clocks of worker hosts that share an account (NTP keeps them within milliseconds):
@@ -183,25 +183,65 @@ impl Store {
         // meet KIE's 429, which every create obeys (a cool-down, the job retried).
         let window = window + (window / 100).max(Duration::from_millis(100));
         self.clear_past_create_slots(account, window).await?;
-        // One row per account serialises the slot takers of that account.
-        let (mut tx, locked) = self.begin_pacing(CONTEXT, LOCK_ACCOUNT, account).await?;
-        if !locked {
-            sqlx::query(
-                "INSERT INTO kie_accounts (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(account)
-            .execute(&mut *tx)
-            .await
-            .context(CONTEXT)?;
-            if self.engine == Engine::Postgres {
-                sqlx::query(LOCK_ACCOUNT)
-                    .bind(account)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .context(CONTEXT)?;
+        let (taken, in_window, oldest_answered, now) = match self.engine {
+            Engine::Postgres => {
+                self.take_create_slot_postgres(account, limit, window)
+                    .await?
             }
+            Engine::Sqlite => self.take_create_slot_sqlite(account, limit, window).await?,
+        };
+        if let Some(id) = taken {
+            return Ok(CreateSlot::Taken(id));
         }
-        // Read the clock only once the account is ours: time spent waiting for the lock
+        debug_assert!(in_window >= i64::from(limit));
+        // The oldest answered slot frees first; while every slot waits for KIE's answer, ask
+        // again shortly.
+        let wait = oldest_answered
+            .map(|at| at.saturating_add(millis_of(window)).saturating_sub(now))
+            .unwrap_or(IN_FLIGHT_RECHECK_MS)
+            .max(1);
+        Ok(CreateSlot::Wait(Duration::from_millis(
+            u64::try_from(wait).unwrap_or(1),
+        )))
+    }
+
+    /// One call of `take_kie_create_slot` (migration 0017), which locks the account's row,
+    /// counts and inserts inside the server: the row is held for microseconds instead of
+    /// three round trips to this process. The clock is read before the lock is waited for:
+    /// an earlier `now` counts a window that starts earlier, so the wait can only make the
+    /// count stricter, and a slot's own stamp is replaced by KIE's answer when it settles.
+    async fn take_create_slot_postgres(
+        &self,
+        account: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<SlotCount, StoreError> {
+        let now = self.now();
+        let (taken, in_window, oldest_answered): (Option<i64>, i64, Option<i64>) = sqlx::query_as(
+            "SELECT slot_id, in_window, oldest_answered
+                 FROM take_kie_create_slot($1, $2, $3, $4, $5)",
+        )
+        .bind(account)
+        .bind(now.saturating_sub(millis_of(window)))
+        .bind(now.saturating_sub(millis_of(window + IN_FLIGHT_AT_MOST)))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_one(&self.pool)
+        .await
+        .context("taking a create slot")?;
+        Ok((taken, in_window, oldest_answered, now))
+    }
+
+    /// SQLite's write lock serialises every writer: the account needs no lock of its own.
+    async fn take_create_slot_sqlite(
+        &self,
+        account: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<SlotCount, StoreError> {
+        const CONTEXT: &str = "taking a create slot";
+        let mut tx = self.begin_write(CONTEXT).await?;
+        // Read the clock only once the database is ours: time spent waiting for the lock
         // must not make the window look emptier than it is.
         let now = self.now();
         let since = now.saturating_sub(millis_of(window));
@@ -223,15 +263,7 @@ impl Store {
         .context(CONTEXT)?;
         if in_window >= i64::from(limit) {
             tx.rollback().await.context(CONTEXT)?;
-            // The oldest answered slot frees first; while every slot waits for KIE's answer,
-            // ask again shortly.
-            let wait = oldest_answered
-                .map(|at| at.saturating_add(millis_of(window)).saturating_sub(now))
-                .unwrap_or(IN_FLIGHT_RECHECK_MS)
-                .max(1);
-            return Ok(CreateSlot::Wait(Duration::from_millis(
-                u64::try_from(wait).unwrap_or(1),
-            )));
+            return Ok((None, in_window, oldest_answered, now));
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO kie_creates (account, at, in_flight) VALUES ($1, $2, 1) RETURNING id",
@@ -242,7 +274,7 @@ impl Store {
         .await
         .context(CONTEXT)?;
         tx.commit().await.context(CONTEXT)?;
-        Ok(CreateSlot::Taken(id))
+        Ok((Some(id), in_window, oldest_answered, now))
     }
 
     /// Deletes the slots past the window, at most once a second per account and process. Outside the

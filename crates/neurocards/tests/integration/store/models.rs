@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use neurocards::store::{CreateSlot, Engine};
+use neurocards::store::{CreateSlot, Engine, StoreOptions};
 
 use crate::harness::TestDb;
 
 crate::both_engines!(
     a_model_is_marked_unavailable_once_and_enabled_again,
     a_create_slot_counts_until_kie_answered_and_then_from_the_answer,
+    concurrent_takers_never_take_more_slots_than_the_limit,
 );
 
 async fn a_model_is_marked_unavailable_once_and_enabled_again(engine: Engine) {
@@ -91,4 +92,62 @@ async fn a_create_slot_counts_until_kie_answered_and_then_from_the_answer(engine
     let CreateSlot::Taken(_) = take().await.unwrap() else {
         panic!("the abandoned slot was dropped");
     };
+}
+
+/// Every worker process takes slots of the same account at once. Here they all queue
+/// behind another holder of the account (a row lock on PostgreSQL, the write lock on
+/// SQLite) and go in the moment it lets go: each must count the slots the ones before it
+/// took while it waited, so exactly `limit` are taken.
+async fn concurrent_takers_never_take_more_slots_than_the_limit(engine: Engine) {
+    let options = StoreOptions {
+        max_connections: 16,
+        ..StoreOptions::default()
+    };
+    let db = TestDb::with_options(engine, options).await;
+    const LIMIT: u32 = 30;
+    let window = Duration::from_secs(10);
+    let CreateSlot::Taken(_) = db
+        .store
+        .take_create_slot("shared", LIMIT, window)
+        .await
+        .unwrap()
+    else {
+        panic!("the window is empty");
+    };
+    let mut holder = match engine {
+        Engine::Postgres => {
+            let mut tx = db.store.pool().begin().await.unwrap();
+            sqlx::query("SELECT name FROM kie_accounts WHERE name = 'shared' FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx
+        }
+        Engine::Sqlite => db.store.pool().begin_with("BEGIN IMMEDIATE").await.unwrap(),
+    };
+    let takers: Vec<_> = (0..60)
+        .map(|_| {
+            let store = db.store.clone();
+            tokio::spawn(async move { store.take_create_slot("shared", LIMIT, window).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query("SELECT 1").execute(&mut *holder).await.unwrap();
+    holder.commit().await.unwrap();
+    let mut taken = 1;
+    for taker in takers {
+        match taker.await.unwrap().unwrap() {
+            CreateSlot::Taken(_) => taken += 1,
+            CreateSlot::Wait(wait) => assert!(wait > Duration::ZERO, "{wait:?}"),
+        }
+    }
+    assert_eq!(taken, LIMIT);
+    // Another account has a window of its own.
+    assert!(matches!(
+        db.store
+            .take_create_slot("other", LIMIT, window)
+            .await
+            .unwrap(),
+        CreateSlot::Taken(_)
+    ));
 }
