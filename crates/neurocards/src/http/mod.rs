@@ -13,6 +13,7 @@ pub mod telegram_webhook;
 use std::net::SocketAddr;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -135,15 +136,35 @@ async fn kie_callback(
         if !woken {
             // The job may run in another process (a `worker` behind this `bot`): it looks
             // for its tasks here. Noted beside the answer, so KIE is answered at once even
-            // while the database is away (a write then waits for a connection up to 15 s);
-            // a note lost to that, or to a stop, only leaves the job to its polling.
+            // while the database is away; the note is tried again through a blip for as
+            // long as it is worth more than the job's own polling. A note lost to a longer
+            // outage, or to a stop, only leaves the job to its polling.
             let store = app.store.clone();
-            tokio::spawn(async move {
-                if let Err(err) = store.note_kie_callback(&task).await {
-                    tracing::warn!(%task, error = %err, "could not note a KIE callback for the workers");
-                }
-            });
+            tokio::spawn(note_for_the_workers(store, task));
         }
     }
     Json(json!({"code": 200, "msg": "success"})).into_response()
+}
+
+/// How long a callback's note for the workers is tried again: by then the job's own polling
+/// (every 30 s at the longest) has found the task's end anyway.
+const NOTE_TRIED_FOR: Duration = Duration::from_secs(30);
+
+async fn note_for_the_workers(store: Store, task: String) {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match store.note_kie_callback(&task).await {
+            Ok(()) => return,
+            Err(err) if err.is_transient() && started.elapsed() + pause < NOTE_TRIED_FOR => {
+                tracing::debug!(%task, error = %err, ?pause, "noting a KIE callback failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(4));
+            }
+            Err(err) => {
+                tracing::warn!(%task, error = %err, "could not note a KIE callback for the workers; the job will find the task by polling");
+                return;
+            }
+        }
+    }
 }

@@ -13,7 +13,10 @@ use sqlx::{AnyConnection, Connection, Executor};
 use super::rig::{fast_config, one_account, Rig};
 use emulators::netcut::TcpProxy;
 
-crate::both_engines!(a_thirty_second_database_outage_loses_and_doubles_nothing);
+crate::both_engines!(
+    a_thirty_second_database_outage_loses_and_doubles_nothing,
+    kie_is_answered_at_once_while_the_database_is_away,
+);
 
 const OUTAGE: Duration = Duration::from_secs(30);
 
@@ -171,4 +174,96 @@ async fn postgres_a_process_starting_during_an_outage_waits_for_the_database() {
         started.elapsed() < Duration::from_secs(10),
         "a refusal by the server is not waited out"
     );
+}
+
+/// A callback no job of the receiving process follows is noted for the workers. KIE is
+/// answered at once while the database is away (the note would wait for it up to the pool's
+/// 15 s, and KIE would give up and call again); the note waits on its own and lands once the
+/// database is back.
+async fn kie_is_answered_at_once_while_the_database_is_away(engine: Engine) {
+    const KEY: &str = "webhook-hmac-key";
+    const AWAY: Duration = Duration::from_secs(5);
+    let rig = Rig::with(
+        engine,
+        one_account(),
+        fast_config(),
+        StoreOptions::default(),
+    )
+    .await;
+    let (proxy, store) = match engine {
+        Engine::Postgres => {
+            let (proxy, store) = proxied(&rig, StoreOptions::default()).await;
+            (Some(proxy), store)
+        }
+        Engine::Sqlite => (None, rig.store().clone()),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let callback_url = format!(
+        "http://{}/kie/callback",
+        listener.local_addr().expect("an address")
+    );
+    let router = neurocards::http::router(
+        store.clone(),
+        neurocards::worker::Wakeups::default(),
+        Some(neurocards::http::callback_auth::CallbackAuth::new(
+            secrecy::SecretString::from(KEY),
+        )),
+        None,
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let since = store.clock().now_millis();
+
+    let away = match &proxy {
+        Some(proxy) => {
+            proxy.cut_for(AWAY);
+            None
+        }
+        None => {
+            let url = rig.db.url();
+            Some(tokio::spawn(async move {
+                hold_sqlite_write_lock(&url, AWAY).await
+            }))
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let task = "task-while-away";
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(0));
+    let post = reqwest::Client::new()
+        .post(&callback_url)
+        .header("X-Webhook-Timestamp", at.to_string())
+        .header(
+            "X-Webhook-Signature",
+            emulators::kie::callback_signature(KEY, task, at),
+        )
+        .json(&serde_json::json!({"code": 200, "msg": "done",
+                                  "data": {"taskId": task, "state": "success"}}))
+        .send();
+    // Well inside the outage: an answer that waited for the database would come after it.
+    let answer = tokio::time::timeout(Duration::from_secs(3), post)
+        .await
+        .expect("answered while the database was away")
+        .expect("an answer");
+    assert_eq!(answer.status(), 200);
+
+    if let Some(holder) = away {
+        holder.await.expect("the lock holder");
+    }
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok((tasks, _)) = store.kie_callbacks_since(since).await {
+            if tasks.iter().any(|noted| noted == task) {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the note never landed once the database was back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.abort();
 }
