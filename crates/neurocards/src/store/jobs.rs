@@ -562,14 +562,7 @@ impl Store {
             .await
             .context(context)?
             .ok_or(StoreError::UnknownJob(lease.job_id))?;
-        let token: Option<String> = row.try_get("attempt_token").context(context)?;
-        if token.as_deref() != Some(lease.token.as_str()) {
-            return Err(StoreError::StaleLease(lease.job_id));
-        }
-        let from: JobStatus = row
-            .try_get::<String, _>("status")
-            .context(context)?
-            .parse()?;
+        let from = held_phase(&row, lease, context)?;
         let task_id: Option<String> = row.try_get("kie_task_id").context(context)?;
         let same_task = made
             .task_id
@@ -610,14 +603,7 @@ impl Store {
             .await
             .context(context)?
             .ok_or(StoreError::UnknownJob(lease.job_id))?;
-        let token: Option<String> = row.try_get("attempt_token").context(context)?;
-        if token.as_deref() != Some(lease.token.as_str()) {
-            return Err(StoreError::StaleLease(lease.job_id));
-        }
-        let from: JobStatus = row
-            .try_get::<String, _>("status")
-            .context(context)?
-            .parse()?;
+        let from = held_phase(&row, lease, context)?;
         if !from.can_move_to(to) {
             return Err(StoreError::IllegalTransition {
                 job: lease.job_id,
@@ -683,6 +669,22 @@ fn fenced_query(sql: String, lease: &Lease) -> AnyQuery<'_> {
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(lease.job_id.0)
         .bind(lease.token.as_str())
+}
+
+/// The phase of a job's row read under `lease`, or why the lease no longer holds it.
+fn held_phase(
+    row: &sqlx::any::AnyRow,
+    lease: &Lease,
+    context: &'static str,
+) -> Result<JobStatus, StoreError> {
+    let token: Option<String> = row.try_get("attempt_token").context(context)?;
+    if token.as_deref() != Some(lease.token.as_str()) {
+        return Err(StoreError::StaleLease(lease.job_id));
+    }
+    Ok(row
+        .try_get::<String, _>("status")
+        .context(context)?
+        .parse()?)
 }
 
 struct LockedJob {
