@@ -49,6 +49,9 @@ pub struct Wait {
     pub taken: Duration,
     /// A database cut fell in that time.
     pub during_cut: bool,
+    /// How much of `taken` the database was cut for: time in which no worker could take
+    /// anything.
+    pub cut_for: Duration,
 }
 
 /// The invariants: any of these above zero fails the soak.
@@ -74,6 +77,9 @@ pub struct Verdict {
     /// jobs whose wait no database cut lengthened.
     pub longest_takeover: Option<Duration>,
     pub longest_takeover_without_cut: Option<Duration>,
+    /// The longest wait from a kill to another worker holding the job, less the time the
+    /// database was cut meanwhile.
+    pub longest_takeover_less_cut: Option<Duration>,
     /// The longest wait from a kill to the job being taken back (without a cut).
     pub longest_release_without_cut: Option<Duration>,
 }
@@ -141,6 +147,10 @@ impl Verdict {
         verdict.longest_takeover = waits.iter().map(|wait| wait.taken).max();
         let calm = || waits.iter().filter(|wait| !wait.during_cut);
         verdict.longest_takeover_without_cut = calm().map(|wait| wait.taken).max();
+        verdict.longest_takeover_less_cut = waits
+            .iter()
+            .map(|wait| wait.taken.saturating_sub(wait.cut_for))
+            .max();
         verdict.longest_release_without_cut = calm().map(|wait| wait.released).max();
         verdict
     }
@@ -286,6 +296,11 @@ pub fn render(gathered: &Gathered, verdict: &Verdict) -> String {
         "< 30 s",
     );
     row(
+        "the same, less the time the database was cut meanwhile",
+        seconds(verdict.longest_takeover_less_cut),
+        "< 30 s",
+    );
+    row(
         "of which until taken back from the dead worker (no cut)",
         seconds(verdict.longest_release_without_cut),
         "",
@@ -378,11 +393,13 @@ mod tests {
                     released: Duration::from_secs(10),
                     taken: Duration::from_secs(12),
                     during_cut: false,
+                    cut_for: Duration::ZERO,
                 },
                 Wait {
                     released: Duration::from_secs(30),
                     taken: Duration::from_secs(31),
                     during_cut: true,
+                    cut_for: Duration::from_secs(20),
                 },
             ],
             ..Gathered::default()
@@ -397,6 +414,10 @@ mod tests {
         assert_eq!(verdict.longest_takeover, Some(Duration::from_secs(31)));
         assert_eq!(
             verdict.longest_takeover_without_cut,
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            verdict.longest_takeover_less_cut,
             Some(Duration::from_secs(12))
         );
         assert_eq!(

@@ -193,10 +193,12 @@ impl Storm {
                 let cut = cuts
                     .iter()
                     .any(|(from, to)| *from < takeover.taken && takeover.killed < *to);
+                let cut_for = time_within(&cuts, (takeover.killed, takeover.taken));
                 waits.push(super::report::Wait {
                     released: takeover.released - takeover.killed,
                     taken: takeover.taken - takeover.killed,
                     during_cut: cut,
+                    cut_for,
                 });
             }
         }
@@ -212,6 +214,15 @@ impl Storm {
         counts.account_ran_dry = account_ran_dry;
         Ok((fleet, counts, waits))
     }
+}
+
+/// How much of `span` falls within the (disjoint) `windows`.
+fn time_within(windows: &[Window], span: Window) -> Duration {
+    let (start, end) = span;
+    windows
+        .iter()
+        .map(|(from, to)| (*to).min(end).saturating_duration_since((*from).max(start)))
+        .sum()
 }
 
 async fn kill_workers(
@@ -348,5 +359,24 @@ async fn inject_telegram_faults(
             Fault::RefuseVideoUrl
         };
         telegram.inject(fault);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_part_of_a_cut_inside_the_wait_counts() {
+        let zero = Instant::now();
+        let at = |secs: u64| zero + Duration::from_secs(secs);
+        let cuts = [(at(5), at(15)), (at(40), at(60))];
+        assert_eq!(time_within(&cuts, (at(0), at(30))), Duration::from_secs(10));
+        assert_eq!(
+            time_within(&cuts, (at(10), at(50))),
+            Duration::from_secs(15)
+        );
+        assert_eq!(time_within(&cuts, (at(20), at(35))), Duration::ZERO);
+        assert_eq!(time_within(&cuts, (at(45), at(50))), Duration::from_secs(5));
     }
 }

@@ -147,7 +147,7 @@ impl Worker {
             photos: photos::OnceCache::default(),
             uploads: photos::OnceCache::default(),
             running: held::Running::default(),
-            liveness: liveness::Liveness::new(dead_after),
+            liveness: liveness::Liveness::new(dead_after, settings.heartbeat_every),
             credits_read_at: std::sync::Mutex::new(None),
             transfers: tokio::sync::Semaphore::new(settings.max_transfers.max(1)),
             settings,

@@ -45,14 +45,7 @@ async fn a_thirty_second_database_outage_loses_and_doubles_nothing(engine: Engin
         None => rig.build_worker().await,
     };
     rig.spawn_built(worker);
-    let started = std::time::Instant::now();
-    while rig.kie.tasks().len() < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the tasks were not created"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_tasks(&rig, 3).await;
 
     let outage_started = rig.store().clock().now_millis();
     match &proxy {
@@ -92,6 +85,86 @@ async fn a_thirty_second_database_outage_loses_and_doubles_nothing(engine: Engin
         );
     }
     rig.assert_sound().await;
+}
+
+/// Two workers cut off for twice `WORKER_DEAD_AFTER`; the one holding the jobs gets the
+/// database back two seconds after the other. The first back finds the holder's heartbeat
+/// long stale, yet must not take its jobs: a worker judges only after beating for a while
+/// itself, time in which a live peer beats too. (Judging at the first beat after the outage
+/// takes them; that is what this test catches.) Cutting one worker longer than the other
+/// needs a network between them and the database: PostgreSQL only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_worker_back_from_an_outage_first_does_not_take_the_jobs_of_one_back_later() {
+    let options = StoreOptions {
+        worker_dead_after: Duration::from_secs(10),
+        ..StoreOptions::default()
+    };
+    let outage = Duration::from_secs(20);
+    let config = neurocards::config::Config {
+        poll_timeout: Duration::from_secs(120),
+        ..fast_config()
+    };
+    let mut rig = Rig::with(Engine::Postgres, one_account(), config, options.clone()).await;
+    let user = rig.user(902, 5, "en").await;
+    // Still generating when the judges may judge again after the outage.
+    let placed = rig.order(user, 4, "a lamp on a desk #slow=40").await;
+    let (holder_cut, holder_store) = proxied(&rig, options.clone()).await;
+    let holder = rig.build_worker_on(holder_store).await;
+    let holder_id = holder.id().to_owned();
+    rig.spawn_built(holder);
+    wait_for_tasks(&rig, 4).await;
+    let held = vec![Some(holder_id); 4];
+    assert_eq!(holders_of(&rig, &placed.job_ids).await, held);
+    let (judge_cut, judge_store) = proxied(&rig, options).await;
+    let judge = rig.build_worker_on(judge_store).await;
+    rig.spawn_built(judge);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let outage_started = rig.store().clock().now_millis();
+    judge_cut.cut_for(outage);
+    holder_cut.cut_for(outage + Duration::from_secs(2));
+    // Past the time the judge waits after the outage, while the tasks still generate.
+    tokio::time::sleep(outage + Duration::from_secs(8)).await;
+    assert_eq!(
+        holders_of(&rig, &placed.job_ids).await,
+        held,
+        "every job still with the worker that held it before the outage"
+    );
+    assert_eq!(rig.store().live_workers().await.unwrap(), 2);
+
+    rig.wait_until_summarised(placed.order_id, Duration::from_secs(90))
+        .await;
+    assert_eq!(rig.kie.create_task_calls(), 4, "no second task");
+    assert_eq!(rig.videos(user.0).len(), 4, "each video exactly once");
+    for job in &placed.job_ids {
+        let details = rig.store().job(*job).await.unwrap().unwrap();
+        assert_eq!(details.attempts, 0, "never retried: {details:?}");
+        assert!(
+            details.claimed_at.is_some_and(|at| at < outage_started),
+            "never taken back from its worker: {details:?}"
+        );
+    }
+    rig.assert_sound().await;
+}
+
+async fn wait_for_tasks(rig: &Rig, count: usize) {
+    let started = std::time::Instant::now();
+    while rig.kie.tasks().len() < count {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the tasks were not created"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn holders_of(rig: &Rig, jobs: &[neurocards::domain::JobId]) -> Vec<Option<String>> {
+    let mut holders = Vec::new();
+    for job in jobs {
+        let details = rig.store().job(*job).await.unwrap().unwrap();
+        holders.push(details.locked_by);
+    }
+    holders
 }
 
 /// A store that reaches PostgreSQL through a proxy the test can cut.
