@@ -52,6 +52,8 @@ pub struct Wait {
     /// How much of `taken` the database was cut for: time in which no worker could take
     /// anything.
     pub cut_for: Duration,
+    /// How much of `released` the database was cut for.
+    pub cut_before_release: Duration,
 }
 
 /// The invariants: any of these above zero fails the soak.
@@ -80,8 +82,10 @@ pub struct Verdict {
     /// The longest wait from a kill to another worker holding the job, less the time the
     /// database was cut meanwhile.
     pub longest_takeover_less_cut: Option<Duration>,
-    /// The longest wait from a kill to the job being taken back (without a cut).
+    /// The longest wait from a kill to the job being taken back (without a cut), and among
+    /// all, less the time the database was cut meanwhile.
     pub longest_release_without_cut: Option<Duration>,
+    pub longest_release_less_cut: Option<Duration>,
 }
 
 impl Verdict {
@@ -150,6 +154,10 @@ impl Verdict {
         verdict.longest_takeover_less_cut = waits
             .iter()
             .map(|wait| wait.taken.saturating_sub(wait.cut_for))
+            .max();
+        verdict.longest_release_less_cut = waits
+            .iter()
+            .map(|wait| wait.released.saturating_sub(wait.cut_before_release))
             .max();
         verdict.longest_release_without_cut = calm().map(|wait| wait.released).max();
         verdict
@@ -301,8 +309,12 @@ pub fn render(gathered: &Gathered, verdict: &Verdict) -> String {
         "< 30 s",
     );
     row(
-        "of which until taken back from the dead worker (no cut)",
-        seconds(verdict.longest_release_without_cut),
+        "of which until taken back from the dead worker (no cut; less the cuts)",
+        format!(
+            "{}; {}",
+            seconds(verdict.longest_release_without_cut),
+            seconds(verdict.longest_release_less_cut)
+        ),
         "",
     );
     let mut times: Vec<Duration> = audit.order_times.iter().map(|(_, took, _)| *took).collect();
@@ -394,12 +406,14 @@ mod tests {
                     taken: Duration::from_secs(12),
                     during_cut: false,
                     cut_for: Duration::ZERO,
+                    cut_before_release: Duration::ZERO,
                 },
                 Wait {
                     released: Duration::from_secs(30),
                     taken: Duration::from_secs(31),
                     during_cut: true,
                     cut_for: Duration::from_secs(20),
+                    cut_before_release: Duration::from_secs(20),
                 },
             ],
             ..Gathered::default()
@@ -415,6 +429,10 @@ mod tests {
         assert_eq!(
             verdict.longest_takeover_without_cut,
             Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            verdict.longest_release_less_cut,
+            Some(Duration::from_secs(10))
         );
         assert_eq!(
             verdict.longest_takeover_less_cut,
