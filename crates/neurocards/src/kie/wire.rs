@@ -63,7 +63,9 @@ struct ResultJson {
 
 /// Reads `data` of a recordInfo answer (or a callback) whose envelope code was 200.
 pub fn task_state(data: &Value) -> Option<TaskState> {
-    let record: RecordData = serde_json::from_value(data.clone()).ok()?;
+    // Read from the tree in place: a clone of the whole record for every status query was
+    // a share of the waiting worker's allocations.
+    let record = RecordData::deserialize(data).ok()?;
     let state = record.state.unwrap_or_default();
     Some(match state.as_str() {
         "success" => match first_result_url(record.result_json.as_ref()) {
@@ -90,7 +92,7 @@ struct VeoRecordData {
 /// Reads `data` of Veo's record-info answer: `successFlag` 0 while generating, 1 done (the
 /// URLs in `response.resultUrls`), 2 or 3 failed (`errorCode`, `errorMessage`).
 pub fn veo_task_state(data: &Value) -> Option<TaskState> {
-    let record: VeoRecordData = serde_json::from_value(data.clone()).ok()?;
+    let record = VeoRecordData::deserialize(data).ok()?;
     let flag = match record.success_flag {
         Some(Value::Number(number)) => number.as_i64(),
         Some(Value::String(text)) => text.trim().parse().ok(),
@@ -113,7 +115,7 @@ pub fn veo_task_state(data: &Value) -> Option<TaskState> {
 fn first_result_url(result_json: Option<&Value>) -> Option<String> {
     let parsed: ResultJson = match result_json? {
         Value::String(inner) if !inner.trim().is_empty() => serde_json::from_str(inner).ok()?,
-        object @ Value::Object(_) => serde_json::from_value(object.clone()).ok()?,
+        object @ Value::Object(_) => ResultJson::deserialize(object).ok()?,
         _ => return None,
     };
     parsed

@@ -1,5 +1,8 @@
 //! How often a running task is asked for its state: every few seconds at first, then less
 //! and less often (KIE's guidance in docs/kie.md: 2–3 s for 30 s, then 5–10 s, then 15–30 s).
+//! After two minutes a task is asked at the longest pause (`POLL_MAX_INTERVAL`, 30 s): such a
+//! task is a long generation, and ten thousand of them asked every 24 s instead cost the
+//! waiting worker a quarter more CPU for a few seconds less latency (BENCHMARKS.md).
 //! Where KIE's callback wakes the job that follows the task (`PUBLIC_URL` set: the process
 //! serving it wakes its own jobs and notes the others' for the workers), polling is only a
 //! safety net and keeps to the longest pause
@@ -22,19 +25,18 @@ pub struct PollSchedule {
 
 impl PollSchedule {
     /// The pause before the next query of a task created `elapsed` ago, spread by ±20 % of
-    /// `jitter` (in [0, 1)) so thousands of tasks do not query in step.
+    /// `jitter` (in [0, 1)) so thousands of tasks do not query in step, and never longer
+    /// than `max`.
     pub fn next_pause(&self, elapsed: Duration, jitter: f64) -> Duration {
-        let base = if self.woken_by_callbacks {
-            self.first * 8
+        let base = if self.woken_by_callbacks || elapsed >= Duration::from_secs(120) {
+            self.max
         } else if elapsed < Duration::from_secs(30) {
             self.first
-        } else if elapsed < Duration::from_secs(120) {
-            self.first * 3
         } else {
-            self.first * 8
+            self.first * 3
         };
         let spread = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
-        base.min(self.max).mul_f64(spread)
+        base.mul_f64(spread).min(self.max)
     }
 }
 
@@ -59,7 +61,9 @@ mod tests {
         assert_eq!(pause(0), Duration::from_secs(3));
         assert_eq!(pause(29), Duration::from_secs(3));
         assert_eq!(pause(60), Duration::from_secs(9));
-        assert_eq!(pause(600), Duration::from_secs(24));
+        assert_eq!(pause(119), Duration::from_secs(9));
+        assert_eq!(pause(120), Duration::from_secs(30));
+        assert_eq!(pause(600), Duration::from_secs(30));
         let capped = PollSchedule {
             max: Duration::from_secs(10),
             ..schedule
@@ -78,10 +82,25 @@ mod tests {
         };
         assert_eq!(
             schedule.next_pause(Duration::ZERO, 0.5),
-            Duration::from_secs(24)
+            Duration::from_secs(30)
         );
         assert_eq!(
             schedule.next_pause(Duration::from_secs(600), 0.5),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn no_pause_is_longer_than_the_maximum_whatever_the_jitter() {
+        let schedule = PollSchedule::default();
+        for secs in [0, 45, 120, 600] {
+            for jitter in [0.0, 0.5, 0.99, 1.0] {
+                let pause = schedule.next_pause(Duration::from_secs(secs), jitter);
+                assert!(pause <= schedule.max, "{secs} s, jitter {jitter}: {pause:?}");
+            }
+        }
+        assert_eq!(
+            schedule.next_pause(Duration::from_secs(600), 0.0),
             Duration::from_secs(24)
         );
     }
