@@ -96,7 +96,10 @@ mod tests {
         for secs in [0, 45, 120, 600] {
             for jitter in [0.0, 0.5, 0.99, 1.0] {
                 let pause = schedule.next_pause(Duration::from_secs(secs), jitter);
-                assert!(pause <= schedule.max, "{secs} s, jitter {jitter}: {pause:?}");
+                assert!(
+                    pause <= schedule.max,
+                    "{secs} s, jitter {jitter}: {pause:?}"
+                );
             }
         }
         assert_eq!(
