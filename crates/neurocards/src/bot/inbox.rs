@@ -100,6 +100,11 @@ pub(super) async fn run(
         let woken = arrived.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
+        // A handler that ended still counts in the set until it is joined, and the select
+        // below joins one at a time: join every ended one first, so that the claim takes the
+        // room there is. (Claiming the room of one handler at a time bounded a burst of a
+        // thousand users by the claim's round trip.)
+        while running.try_join_next().is_some() {}
         let free = handling.settings.concurrency.saturating_sub(running.len());
         if free > 0 {
             match handling

@@ -192,6 +192,11 @@ impl Worker {
 
         let mut last_claim: Option<tokio::time::Instant> = None;
         while !shutdown.is_cancelled() {
+            // Ended jobs count in the set until joined: join them all, so that the gauge and
+            // the room claimed are what they are.
+            while let Some(ended) = jobs.try_join_next() {
+                log_panic(ended);
+            }
             metrics::gauge!("neurocards_jobs_in_flight").set(jobs.len() as f64);
             let free = self.settings.concurrency.saturating_sub(jobs.len());
             let since_claim = last_claim.map(|at: tokio::time::Instant| at.elapsed());
