@@ -47,10 +47,8 @@ pub struct Wait {
     pub released: Duration,
     /// Until another worker held it, or it had ended.
     pub taken: Duration,
-    /// A database cut fell in that time.
-    pub during_cut: bool,
-    /// How much of `taken` the database was cut for: time in which no worker could take
-    /// anything.
+    /// How much of `taken` the database was cut for (none: no cut fell in that time): time in
+    /// which no worker could take anything.
     pub cut_for: Duration,
     /// How much of `released` the database was cut for.
     pub cut_before_release: Duration,
@@ -149,7 +147,7 @@ impl Verdict {
         }
         let waits = &gathered.takeovers;
         verdict.longest_takeover = waits.iter().map(|wait| wait.taken).max();
-        let calm = || waits.iter().filter(|wait| !wait.during_cut);
+        let calm = || waits.iter().filter(|wait| wait.cut_for.is_zero());
         verdict.longest_takeover_without_cut = calm().map(|wait| wait.taken).max();
         verdict.longest_takeover_less_cut = waits
             .iter()
@@ -404,14 +402,12 @@ mod tests {
                 Wait {
                     released: Duration::from_secs(10),
                     taken: Duration::from_secs(12),
-                    during_cut: false,
                     cut_for: Duration::ZERO,
                     cut_before_release: Duration::ZERO,
                 },
                 Wait {
                     released: Duration::from_secs(30),
                     taken: Duration::from_secs(31),
-                    during_cut: true,
                     cut_for: Duration::from_secs(20),
                     cut_before_release: Duration::from_secs(20),
                 },

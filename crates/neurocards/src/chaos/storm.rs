@@ -190,15 +190,11 @@ impl Storm {
         let mut waits = Vec::new();
         for tracker in trackers {
             for takeover in tracker.await? {
-                let cut = cuts
-                    .iter()
-                    .any(|(from, to)| *from < takeover.taken && takeover.killed < *to);
                 let cut_for = time_within(&cuts, (takeover.killed, takeover.taken));
                 let cut_before_release = time_within(&cuts, (takeover.killed, takeover.released));
                 waits.push(super::report::Wait {
                     released: takeover.released - takeover.killed,
                     taken: takeover.taken - takeover.killed,
-                    during_cut: cut,
                     cut_for,
                     cut_before_release,
                 });

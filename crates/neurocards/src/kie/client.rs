@@ -147,7 +147,7 @@ impl KieClient {
             .text("fileName", file_name.to_owned());
         let request = self
             .http
-            .post(join(&self.upload_url, "api/file-stream-upload"))
+            .post(endpoint(&self.upload_url, "api/file-stream-upload"))
             .bearer_auth(key.expose_secret())
             .multipart(form);
         let answer = self.call(Stage::Upload, request).await?;
@@ -166,7 +166,7 @@ impl KieClient {
         };
         let request = self
             .http
-            .post(join(&self.api_url, path))
+            .post(endpoint(&self.api_url, path))
             .bearer_auth(key.expose_secret())
             .json(&create.body);
         let answer = self.call(Stage::Create, request).await?;
@@ -197,7 +197,7 @@ impl KieClient {
     pub async fn credit(&self, key: &SecretString) -> Result<i64, KieFailure> {
         let request = self
             .http
-            .get(join(&self.api_url, "api/v1/chat/credit"))
+            .get(endpoint(&self.api_url, "api/v1/chat/credit"))
             .bearer_auth(key.expose_secret());
         let answer = self.call(Stage::Status, request).await?;
         answer
@@ -211,7 +211,7 @@ impl KieClient {
     pub async fn download_url(&self, key: &SecretString, url: &str) -> Result<String, KieFailure> {
         let request = self
             .http
-            .post(join(&self.api_url, "api/v1/common/download-url"))
+            .post(endpoint(&self.api_url, "api/v1/common/download-url"))
             .bearer_auth(key.expose_secret())
             .json(&json!({ "url": url }));
         let answer = self.call(Stage::Status, request).await?;
@@ -294,11 +294,7 @@ impl KieClient {
     }
 }
 
-fn join(base: &Url, path: &str) -> String {
-    format!("{}/{path}", base.as_str().trim_end_matches('/'))
-}
-
-/// `path` under `base`, as [`join`] writes it, without parsing text.
+/// `path` under `base` (whether or not the base ends with a slash), without parsing text.
 fn endpoint(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
     url.set_query(None);
@@ -326,6 +322,8 @@ mod tests {
 
     #[test]
     fn an_endpoint_is_written_as_the_joined_text_would_be() {
+        let join =
+            |base: &Url, path: &str| format!("{}/{path}", base.as_str().trim_end_matches('/'));
         for base in [
             "http://127.0.0.1:8080",
             "http://127.0.0.1:8080/",
