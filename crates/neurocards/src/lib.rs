@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod chaos;
 pub mod cli;
 pub mod clock;
+pub mod coalesce;
 pub mod config;
 pub mod domain;
 pub mod http;

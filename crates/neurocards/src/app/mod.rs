@@ -28,7 +28,7 @@ use crate::packages::Packages;
 use crate::store::{Engine, Store};
 use crate::telegram::{redact_token, Telegram};
 use crate::templates::Templates;
-use crate::worker::{PollSchedule, Worker, WorkerSettings};
+use crate::worker::{PollSchedule, QueueSignal, Worker, WorkerSettings};
 
 pub use supervise::{supervise, Part};
 
@@ -101,6 +101,17 @@ impl App {
             None => Catalogue::load(config.models_file.as_deref())?,
         };
         let cheapest_price = catalogue.cheapest_price();
+        let worker = match role {
+            Role::All | Role::Worker => {
+                let mut settings = worker_settings(config);
+                settings.cheapest_price = cheapest_price;
+                // KIE calls PUBLIC_URL; the process serving it wakes its own jobs and notes
+                // the other callbacks for the workers (`worker/callbacks.rs`).
+                settings.poll.woken_by_callbacks = config.public_url.is_some();
+                Some(build_worker(config, store.clone(), telegram.clone(), settings).await?)
+            }
+            Role::Bot => None,
+        };
         let mut webhook = None;
         let (bot, reconciling) = match role {
             Role::All | Role::Bot => {
@@ -118,6 +129,8 @@ impl App {
                     catalogue,
                     packages,
                     billing.clone(),
+                    // `run`: the orders the bot places wake the worker beside it at once.
+                    worker.as_ref().map(|worker| worker.queue_signal()),
                 )
                 .await?;
                 if let Some(hook) = &config.webhook {
@@ -134,17 +147,6 @@ impl App {
                 (Some(bot), Some((billing, config.reconcile_every)))
             }
             Role::Worker => (None, None),
-        };
-        let worker = match role {
-            Role::All | Role::Worker => {
-                let mut settings = worker_settings(config);
-                settings.cheapest_price = cheapest_price;
-                // KIE calls PUBLIC_URL; the process serving it wakes its own jobs and notes
-                // the other callbacks for the workers (`worker/callbacks.rs`).
-                settings.poll.woken_by_callbacks = config.public_url.is_some();
-                Some(build_worker(config, store.clone(), telegram.clone(), settings).await?)
-            }
-            Role::Bot => None,
         };
         // A worker-only process serves HTTP only where told (WORKER_HTTP_ADDR): several of
         // them share a host.
@@ -302,6 +304,7 @@ async fn build_bot(
     catalogue: Catalogue,
     packages: Arc<Packages>,
     billing: Billing,
+    queue: Option<QueueSignal>,
 ) -> anyhow::Result<BotRunner> {
     let token = config.require_bot_token()?;
     let templates = Templates::load(config.templates_file.as_deref(), &catalogue)?;
@@ -333,6 +336,7 @@ async fn build_bot(
         billing,
         support_contact: config.support_contact.clone(),
         terms,
+        queue,
     };
     tracing::info!(bot = %context.bot_username, "bot ready");
     Ok(BotRunner::new(bot, me, context).with_poll_timeout(config.telegram.long_poll))

@@ -71,6 +71,8 @@ pub struct BotContext {
     /// The operator's terms (`TERMS_FILE`); the built-in ones in the user's language when
     /// unset.
     pub terms: Option<String>,
+    /// The worker of this process (`run`), woken when an order is placed.
+    pub queue: Option<crate::worker::QueueSignal>,
 }
 
 pub type Ctx = Arc<BotContext>;

@@ -302,6 +302,9 @@ pub async fn place(turn: &Turn, order: Order) -> HandlerResult {
                     .await;
             }
             if placed.newly_placed {
+                if let Some(queue) = &ctx.queue {
+                    queue.jobs_queued();
+                }
                 metrics::counter!("neurocards_orders_total").increment(1);
                 let ahead = ctx.store.jobs_ahead_of(placed.order_id).await?;
                 let cost = order_cost(order.count, unit_price)?;

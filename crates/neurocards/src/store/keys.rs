@@ -75,14 +75,22 @@ pub enum CreateSlot {
     Wait(Duration),
 }
 
+/// What [`Store::take_create_slots`] gives: the slots taken, and when fewer than wanted,
+/// how long to wait before asking again for the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateSlots {
+    pub taken: Vec<i64>,
+    pub wait: Duration,
+}
+
 /// The longest a create request may be in flight (the KIE client's timeout is shorter).
 const IN_FLIGHT_AT_MOST: Duration = Duration::from_secs(120);
 const IN_FLIGHT_RECHECK_MS: i64 = 100;
 const SLOTS_CLEARED_EVERY_MS: i64 = 1_000;
 /// Serialises the slot takers of an account (its one row) and lets the commit skip the flush.
-/// A take's outcome: the slot taken (if any), the slots in the window, the oldest answered
-/// one, and the moment the take counted from.
-type SlotCount = (Option<i64>, i64, Option<i64>, Millis);
+/// A take's outcome: the slots taken, the oldest answered one in the window, and the moment
+/// the take counted from.
+type SlotCount = (Vec<i64>, Option<i64>, Millis);
 
 impl Store {
     pub async fn save_key_health(&self, health: &KeyHealth) -> Result<(), StoreError> {
@@ -174,6 +182,22 @@ impl Store {
         limit: u32,
         window: Duration,
     ) -> Result<CreateSlot, StoreError> {
+        let slots = self.take_create_slots(account, limit, window, 1).await?;
+        Ok(match slots.taken.first() {
+            Some(&id) => CreateSlot::Taken(id),
+            None => CreateSlot::Wait(slots.wait),
+        })
+    }
+
+    /// Takes up to `wanted` createTask slots of `account` at once, as many as the window
+    /// has room for; each is settled on its own once KIE has answered its request.
+    pub async fn take_create_slots(
+        &self,
+        account: &str,
+        limit: u32,
+        window: Duration,
+        wanted: u32,
+    ) -> Result<CreateSlots, StoreError> {
         // A slot counts from KIE's answer, which came after KIE counted the request, so our
         // windows already end later than KIE's. The margin covers what differs between the
         // clocks of worker hosts that share an account (NTP keeps them within milliseconds):
@@ -183,63 +207,74 @@ impl Store {
         // meet KIE's 429, which every create obeys (a cool-down, the job retried).
         let window = window + (window / 100).max(Duration::from_millis(100));
         self.clear_past_create_slots(account, window).await?;
-        let (taken, in_window, oldest_answered, now) = match self.engine {
+        let (taken, oldest_answered, now) = match self.engine {
             Engine::Postgres => {
-                self.take_create_slot_postgres(account, limit, window)
+                self.take_create_slots_postgres(account, limit, window, wanted)
                     .await?
             }
-            Engine::Sqlite => self.take_create_slot_sqlite(account, limit, window).await?,
+            Engine::Sqlite => {
+                self.take_create_slots_sqlite(account, limit, window, wanted)
+                    .await?
+            }
         };
-        if let Some(id) = taken {
-            return Ok(CreateSlot::Taken(id));
+        if taken.len() >= usize::try_from(wanted).unwrap_or(usize::MAX) {
+            return Ok(CreateSlots {
+                taken,
+                wait: Duration::ZERO,
+            });
         }
-        debug_assert!(in_window >= i64::from(limit));
         // The oldest answered slot frees first; while every slot waits for KIE's answer, ask
         // again shortly.
         let wait = oldest_answered
             .map(|at| at.saturating_add(millis_of(window)).saturating_sub(now))
             .unwrap_or(IN_FLIGHT_RECHECK_MS)
             .max(1);
-        Ok(CreateSlot::Wait(Duration::from_millis(
-            u64::try_from(wait).unwrap_or(1),
-        )))
+        Ok(CreateSlots {
+            taken,
+            wait: Duration::from_millis(u64::try_from(wait).unwrap_or(1)),
+        })
     }
 
-    /// One call of `take_kie_create_slot` (migration 0017), which locks the account's row,
+    /// One call of `take_kie_create_slots` (migration 0018), which locks the account's row,
     /// counts and inserts inside the server: the row is held for microseconds instead of
     /// three round trips to this process. The clock is read before the lock is waited for:
     /// an earlier `now` counts a window that starts earlier, so the wait can only make the
     /// count stricter, and a slot's own stamp is replaced by KIE's answer when it settles.
-    async fn take_create_slot_postgres(
+    async fn take_create_slots_postgres(
         &self,
         account: &str,
         limit: u32,
         window: Duration,
+        wanted: u32,
     ) -> Result<SlotCount, StoreError> {
         let now = self.now();
-        let (taken, in_window, oldest_answered): (Option<i64>, i64, Option<i64>) = sqlx::query_as(
-            "SELECT slot_id, in_window, oldest_answered
-                 FROM take_kie_create_slot($1, $2, $3, $4, $5)",
+        let rows: Vec<(Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT slot_id, oldest_answered
+                 FROM take_kie_create_slots($1, $2, $3, $4, $5, $6)",
         )
         .bind(account)
         .bind(now.saturating_sub(millis_of(window)))
         .bind(now.saturating_sub(millis_of(window + IN_FLIGHT_AT_MOST)))
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_one(&self.pool)
+        .bind(i64::from(wanted))
+        .fetch_all(&self.pool)
         .await
-        .context("taking a create slot")?;
-        Ok((taken, in_window, oldest_answered, now))
+        .context("taking create slots")?;
+        let oldest_answered = rows.first().and_then(|(_, oldest)| *oldest);
+        let taken = rows.into_iter().filter_map(|(slot, _)| slot).collect();
+        Ok((taken, oldest_answered, now))
     }
 
     /// SQLite's write lock serialises every writer: the account needs no lock of its own.
-    async fn take_create_slot_sqlite(
+    async fn take_create_slots_sqlite(
         &self,
         account: &str,
         limit: u32,
         window: Duration,
+        wanted: u32,
     ) -> Result<SlotCount, StoreError> {
-        const CONTEXT: &str = "taking a create slot";
+        const CONTEXT: &str = "taking create slots";
         let mut tx = self.begin_write(CONTEXT).await?;
         // Read the clock only once the database is ours: time spent waiting for the lock
         // must not make the window look emptier than it is.
@@ -261,20 +296,25 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .context(CONTEXT)?;
-        if in_window >= i64::from(limit) {
+        let room = (i64::from(limit) - in_window).clamp(0, i64::from(wanted));
+        if room == 0 {
             tx.rollback().await.context(CONTEXT)?;
-            return Ok((None, in_window, oldest_answered, now));
+            return Ok((Vec::new(), oldest_answered, now));
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO kie_creates (account, at, in_flight) VALUES ($1, $2, 1) RETURNING id",
-        )
-        .bind(account)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .context(CONTEXT)?;
+        let mut taken = Vec::with_capacity(usize::try_from(room).unwrap_or(0));
+        for _ in 0..room {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO kie_creates (account, at, in_flight) VALUES ($1, $2, 1) RETURNING id",
+            )
+            .bind(account)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .context(CONTEXT)?;
+            taken.push(id);
+        }
         tx.commit().await.context(CONTEXT)?;
-        Ok((Some(id), in_window, oldest_answered, now))
+        Ok((taken, oldest_answered, now))
     }
 
     /// Deletes the slots past the window, at most once a second per account and process. Outside the

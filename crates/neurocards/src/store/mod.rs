@@ -44,7 +44,7 @@ pub use broadcasts::{Broadcast, BroadcastStatus, Segment};
 pub use error::StoreError;
 pub use inbox::InboxUpdate;
 pub use jobs::{ClaimedJob, Delivery, JobDetails, Lease, Refund};
-pub use keys::{CreateSlot, KeyHealth, KeyState};
+pub use keys::{CreateSlot, CreateSlots, KeyHealth, KeyState};
 pub use models::ModelState;
 pub use operator::{Cancelled, OrderLine, RepeatSource, Requeue};
 pub use orders::{NewOrder, OrderSummary, PlacedOrder, Resend};

@@ -1,5 +1,7 @@
 //! Worker liveness: one heartbeat per process, and the takeover of a dead worker's jobs.
 
+use std::time::Duration;
+
 use super::{Lease, ResultExt, Store, StoreError};
 use crate::clock::millis_of;
 use crate::domain::JobId;
@@ -189,6 +191,28 @@ impl Store {
             .context(CONTEXT)?;
         tx.commit().await.context(CONTEXT)?;
         Ok(jobs)
+    }
+
+    /// How long until the stalest worker other than `judge` will have been silent for
+    /// `worker_dead_after` by the database's clock (zero when it already has); `None` when
+    /// no other worker is registered.
+    pub async fn until_next_worker_judgement(
+        &self,
+        judge: &str,
+    ) -> Result<Option<Duration>, StoreError> {
+        let now = self.liveness_now().await?;
+        let stalest: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(heartbeat_at) FROM workers WHERE id <> $1")
+                .bind(judge)
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the stalest heartbeat")?;
+        Ok(stalest.map(|beat| {
+            let due = beat
+                .saturating_add(millis_of(self.options.worker_dead_after))
+                .saturating_sub(now);
+            Duration::from_millis(u64::try_from(due).unwrap_or(0))
+        }))
     }
 
     /// The leases the database says `worker` holds.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::clock::{Clock, SystemClock};
+use crate::coalesce::Coalescer;
 use crate::domain::send_budget::{self, Sent, SharedTurn, Turn};
 pub use crate::domain::send_budget::{Lane, Limits};
 use crate::store::Store;
@@ -36,27 +37,15 @@ struct State {
 /// The budget every process of the deployment takes its sends from.
 struct Shared {
     store: Store,
-    /// Per lane, the messages waiting to ask: whoever holds the lane's `asking` asks the
-    /// database for all of them in one transaction, so a busy process pays one transaction
-    /// per batch of messages, not one per message.
-    lanes: [LaneAsks; 2],
+    /// Per lane, the messages waiting for their turn, asked for in one transaction per
+    /// batch: a busy process pays one transaction per batch of messages, not one per
+    /// message. An answer is `None` when the database did not answer.
+    lanes: [Coalescer<i64, Option<SharedTurn>>; 2],
     /// The database did not answer the last ask: logged once per outage.
     unreachable: AtomicBool,
     /// When the database last failed to answer (system clock, ms): for a while after, the
     /// process keeps to its own budget rather than make every message wait for a timeout.
     failed_at: AtomicI64,
-}
-
-#[derive(Default)]
-struct LaneAsks {
-    waiting: Mutex<Vec<Ask>>,
-    asking: tokio::sync::Mutex<()>,
-}
-
-/// A message's ask for its turn; answered `None` when the database did not answer.
-struct Ask {
-    chat: i64,
-    answer: tokio::sync::oneshot::Sender<Option<SharedTurn>>,
 }
 
 /// The most messages asked for in one transaction.
@@ -81,7 +70,10 @@ impl Budget {
         Budget {
             shared: Some(Shared {
                 store,
-                lanes: [LaneAsks::default(), LaneAsks::default()],
+                lanes: [
+                    Coalescer::new(MOST_ASKED_AT_ONCE),
+                    Coalescer::new(MOST_ASKED_AT_ONCE),
+                ],
                 unreachable: AtomicBool::new(false),
                 failed_at: AtomicI64::new(i64::MIN),
             }),
@@ -221,45 +213,23 @@ impl Shared {
             Lane::Dialog => 0,
             Lane::Bulk => 1,
         }];
-        let (answer, mut answered) = tokio::sync::oneshot::channel();
-        lock(&asks.waiting).push(Ask { chat, answer });
-        loop {
-            tokio::select! {
-                biased;
-                answer = &mut answered => match answer {
-                    Ok(answer) => return answer,
-                    // The asker was cancelled with this ask in its batch: ask again.
-                    Err(_) => {
-                        let (answer, again) = tokio::sync::oneshot::channel();
-                        answered = again;
-                        lock(&asks.waiting).push(Ask { chat, answer });
-                    }
-                },
-                _asking = asks.asking.lock() => {
-                    let batch: Vec<Ask> = {
-                        let mut waiting = lock(&asks.waiting);
-                        let take = waiting.len().min(MOST_ASKED_AT_ONCE);
-                        waiting.drain(..take).collect()
-                    };
-                    self.ask_for(limits, lane, batch, dialog_waiting).await;
-                }
-            }
-        }
+        // A message no longer waiting when its answer comes: a place counted for nothing,
+        // never one too few.
+        asks.ask(chat, |chats| {
+            self.ask_for(limits, lane, chats, dialog_waiting)
+        })
+        .await
     }
 
     async fn ask_for(
         &self,
         limits: &Limits,
         lane: Lane,
-        batch: Vec<Ask>,
+        chats: Vec<i64>,
         dialog_waiting: &impl Fn() -> bool,
-    ) {
-        if batch.is_empty() {
-            return;
-        }
-        let chats: Vec<i64> = batch.iter().map(|ask| ask.chat).collect();
+    ) -> Vec<Option<SharedTurn>> {
         let holding_back = lane == Lane::Bulk && dialog_waiting();
-        let answers = match self
+        match self
             .store
             .take_telegram_sends(&SystemClock, limits, &chats, lane, holding_back)
             .await
@@ -271,12 +241,8 @@ impl Shared {
                 if !self.unreachable.swap(true, Ordering::Relaxed) {
                     tracing::warn!(error = %err, "the shared Telegram budget is out of reach: sending by this process's own budget until it is back");
                 }
-                vec![None; batch.len()]
+                vec![None; chats.len()]
             }
-        };
-        for (ask, answer) in batch.into_iter().zip(answers) {
-            // A message no longer waiting: a place counted for nothing, never one too few.
-            let _ = ask.answer.send(answer);
         }
     }
 }

@@ -20,6 +20,9 @@ use crate::store::{ClaimedJob, CreateSlot, Delivery, StoreError};
 use crate::telegram::{TelegramError, MAX_UPLOAD_BYTES};
 use crate::texts::{self, Lang};
 
+/// How long a job waits before asking again for a create slot the database did not answer.
+const UNANSWERED_SLOT_PAUSE: Duration = Duration::from_secs(1);
+
 /// The first pause before a send that did not reach Telegram is tried again; it doubles.
 const DELIVERY_RETRY_BASE: Duration = Duration::from_secs(2);
 
@@ -200,7 +203,7 @@ impl Worker {
         };
 
         let Some(slot) =
-            crate::metrics::timed("create_slot", self.wait_for_create_slot(&key, stop)).await?
+            crate::metrics::timed("create_slot", self.wait_for_create_slot(&key, stop)).await
         else {
             self.persist(job.lease.job_id, "release_job", || {
                 self.store.release_job(&job.lease)
@@ -262,29 +265,25 @@ impl Worker {
         }
     }
 
-    /// Waits for a create slot of the key's account; `None` when stopped meanwhile.
-    async fn wait_for_create_slot(
-        &self,
-        key: &KeyHandle,
-        stop: &CancellationToken,
-    ) -> Result<Option<i64>, Abort> {
-        let limit = self.settings.create_limit;
-        let window = self.settings.create_window;
+    /// Waits for a create slot of the key's account; `None` when stopped meanwhile. The
+    /// slot is asked for together with every other job of the process waiting for one of
+    /// the account. While the database does not answer, the job keeps its lease and asks
+    /// again: nothing was sent yet, and its heartbeat keeps it alive.
+    async fn wait_for_create_slot(&self, key: &KeyHandle, stop: &CancellationToken) -> Option<i64> {
         loop {
             if stop.is_cancelled() {
-                return Ok(None);
+                return None;
             }
-            let wait = match self
-                .store
-                .take_create_slot(&key.account, limit, window)
-                .await?
-            {
-                CreateSlot::Taken(slot) => return Ok(Some(slot)),
-                CreateSlot::Wait(wait) => wait,
+            // Not raced with `stop`: the ask takes a round trip, and a job cancelled in the
+            // middle of a batch would leave the batch's slots counted for nothing.
+            let wait = match self.create_slots.take(&key.account).await {
+                Some(CreateSlot::Taken(slot)) => return Some(slot),
+                Some(CreateSlot::Wait(wait)) => wait,
+                None => UNANSWERED_SLOT_PAUSE,
             };
             let wait = wait + Duration::from_millis((jitter() * 200.0) as u64);
             tokio::select! {
-                _ = stop.cancelled() => return Ok(None),
+                _ = stop.cancelled() => return None,
                 _ = tokio::time::sleep(wait) => {}
             }
         }

@@ -14,10 +14,13 @@
 //! `worker_dead_after` again (`neurocards chaos` measured 46 to 67 s with a cut of 10 s in
 //! between).
 //!
-//! The takeover runs on the same task, right after a beat: a dead worker's jobs wait for
-//! `worker_dead_after` and at most one more beat, however busy the job loop is. (It used to
-//! run with the job loop's housekeeping, which a steady stream of new jobs or a slow
-//! Telegram could hold back for a minute and more: `neurocards chaos` measured 51 and 111 s.)
+//! The takeover runs on the same task, right after a beat, and once more at the moment the
+//! stalest peer's silence reaches `worker_dead_after` when that comes before the next beat:
+//! a dead worker's jobs wait for `worker_dead_after`, not also for a judge's next beat, however
+//! busy the job loop is. (It used to run with the job loop's housekeeping, which a steady
+//! stream of new jobs or a slow Telegram could hold back for a minute and more:
+//! `neurocards chaos` measured 51 and 111 s.) The jobs taken back wake this process's job
+//! loop at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,6 +50,10 @@ struct Beats {
     since: Option<Millis>,
     last: Option<Millis>,
 }
+
+/// How long after a peer's silence reaches `worker_dead_after` it is looked at: the database's
+/// clock and this process's timer may differ by a few milliseconds.
+const JUDGEMENT_MARGIN: Duration = Duration::from_millis(100);
 
 /// The pause before a missed heartbeat is tried again.
 const BEAT_AGAIN_AFTER: Duration = Duration::from_secs(1);
@@ -116,16 +123,21 @@ impl Worker {
     pub(super) async fn keep_beating(self: Arc<Self>, stop: CancellationToken) {
         let every = self.settings.heartbeat_every;
         let mut next = tokio::time::Instant::now();
+        let mut judge_at: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep_until(next) => {}
+                _ = sleep_until_some(judge_at), if judge_at.is_some() => {
+                    judge_at = self.take_back_from_dead_workers().await;
+                    continue;
+                }
             }
             let started = tokio::time::Instant::now();
             let beaten = match self.store.heartbeat(&self.info.id).await {
                 Ok(()) => {
                     self.liveness.beat(self.now());
-                    self.take_back_from_dead_workers().await;
+                    judge_at = self.take_back_from_dead_workers().await;
                     true
                 }
                 Err(StoreError::WorkerPresumedDead(_)) => {
@@ -139,6 +151,9 @@ impl Worker {
                     false
                 }
             };
+            if !beaten {
+                judge_at = None;
+            }
             next = started
                 + if beaten {
                     every
@@ -149,12 +164,30 @@ impl Worker {
     }
 }
 
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// When to look for dead peers again before the next beat: the moment the stalest peer's
+/// silence reaches `worker_dead_after` (`due`), when that comes before the next beat. Zero
+/// means the sweep just made could not take it (this worker is not fresh enough to judge,
+/// or the peer went silent in between): the next beat looks again.
+fn judgement_before_next_beat(due: Option<Duration>, beat_every: Duration) -> Option<Duration> {
+    due.filter(|due| !due.is_zero() && *due < beat_every)
+        .map(|due| due + JUDGEMENT_MARGIN)
+}
+
 impl Worker {
     /// Takes back the jobs of workers silent for `worker_dead_after`, when this worker may
-    /// judge them.
-    async fn take_back_from_dead_workers(self: &Arc<Self>) {
+    /// judge them. Returns when to look again before the next beat: the moment the stalest
+    /// live peer would be judged, so that a dead worker's jobs wait for its silence and not
+    /// also for the next beat of a judge.
+    async fn take_back_from_dead_workers(self: &Arc<Self>) -> Option<tokio::time::Instant> {
         if !self.liveness.may_judge_others(self.now()) {
-            return;
+            return None;
         }
         match self
             .store
@@ -164,6 +197,7 @@ impl Worker {
             Ok(0) => {}
             Ok(taken) => {
                 tracing::warn!(jobs = taken, "took back the jobs of dead workers");
+                self.queue.jobs_queued();
                 // The alert waits for its turn at Telegram: never on the heartbeat's task.
                 let worker = Arc::clone(self);
                 tokio::spawn(async move {
@@ -174,7 +208,17 @@ impl Worker {
                 });
             }
             Err(err) => {
-                tracing::error!(error = %err, "taking back jobs of dead workers failed")
+                tracing::error!(error = %err, "taking back jobs of dead workers failed");
+                return None;
+            }
+        }
+        let checked = tokio::time::Instant::now();
+        match self.store.until_next_worker_judgement(&self.info.id).await {
+            Ok(due) => judgement_before_next_beat(due, self.settings.heartbeat_every)
+                .map(|after| checked + after),
+            Err(err) => {
+                tracing::warn!(error = %err, "reading when a peer is next due failed");
+                None
             }
         }
     }
@@ -186,6 +230,27 @@ mod tests {
 
     const WINDOW: Duration = Duration::from_secs(30);
     const BEAT: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn a_peer_about_to_be_due_is_looked_at_when_it_is_due_not_at_the_next_beat() {
+        let due = |ms| Some(Duration::from_millis(ms));
+        assert_eq!(
+            judgement_before_next_beat(due(1_200), BEAT),
+            Some(Duration::from_millis(1_200) + JUDGEMENT_MARGIN)
+        );
+        assert_eq!(
+            judgement_before_next_beat(due(5_000), BEAT),
+            None,
+            "the beat comes first"
+        );
+        assert_eq!(judgement_before_next_beat(due(17_000), BEAT), None);
+        assert_eq!(
+            judgement_before_next_beat(due(0), BEAT),
+            None,
+            "due already and still there: the sweep could not take it, the next beat tries"
+        );
+        assert_eq!(judgement_before_next_beat(None, BEAT), None, "no peer");
+    }
 
     #[test]
     fn a_worker_judges_others_only_after_two_heartbeats_of_its_own_without_a_break() {

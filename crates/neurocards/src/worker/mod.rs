@@ -8,6 +8,7 @@
 mod alerts;
 mod broadcast;
 mod callbacks;
+mod create_slots;
 mod held;
 mod job;
 mod liveness;
@@ -33,7 +34,7 @@ use crate::store::{Store, StoreError, WorkerInfo};
 use crate::telegram::Telegram;
 
 pub use polling::PollSchedule;
-pub use wakeups::Wakeups;
+pub use wakeups::{QueueSignal, Wakeups};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -94,6 +95,7 @@ pub struct Worker {
     pub(crate) settings: WorkerSettings,
     pub(crate) info: WorkerInfo,
     pub(crate) wakeups: Wakeups,
+    pub(crate) queue: QueueSignal,
     pub(crate) clock: Arc<dyn Clock>,
     /// Fetches finished videos when Telegram refuses to take them by URL.
     pub(crate) downloads: reqwest::Client,
@@ -109,6 +111,7 @@ pub struct Worker {
     pub(crate) credits_read_at: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Bounds the photos and videos in memory.
     pub(crate) transfers: tokio::sync::Semaphore,
+    pub(crate) create_slots: create_slots::CreateSlots,
 }
 
 impl Worker {
@@ -131,6 +134,11 @@ impl Worker {
             settings.alert_every,
         );
         let dead_after = store.options().worker_dead_after;
+        let create_slots = create_slots::CreateSlots::new(
+            store.clone(),
+            settings.create_limit,
+            settings.create_window,
+        );
         Ok(Arc::new(Worker {
             clock: store.clock(),
             store,
@@ -142,6 +150,7 @@ impl Worker {
                 .as_deref()
                 .map_or_else(WorkerInfo::for_this_process, WorkerInfo::named),
             wakeups: Wakeups::default(),
+            queue: QueueSignal::default(),
             downloads,
             alerts,
             photos: photos::OnceCache::default(),
@@ -150,6 +159,7 @@ impl Worker {
             liveness: liveness::Liveness::new(dead_after, settings.heartbeat_every),
             credits_read_at: std::sync::Mutex::new(None),
             transfers: tokio::sync::Semaphore::new(settings.max_transfers.max(1)),
+            create_slots,
             settings,
         }))
     }
@@ -160,6 +170,11 @@ impl Worker {
 
     pub fn wakeups(&self) -> Wakeups {
         self.wakeups.clone()
+    }
+
+    /// What the bot of a `run` process tells this worker when it places an order.
+    pub fn queue_signal(&self) -> QueueSignal {
+        self.queue.clone()
     }
 
     /// Runs until `shutdown` is cancelled; then stops claiming, lets jobs finish the step
@@ -229,6 +244,7 @@ impl Worker {
                 _ = shutdown.cancelled() => break,
                 _ = housekeeping.tick() => self.housekeeping(&mut jobs).await,
                 Some(ended) = jobs.join_next(), if !jobs.is_empty() => log_panic(ended),
+                _ = self.queue.queued(), if gather.is_none() => {}
                 _ = tokio::time::sleep(pause) => {}
             }
         }

@@ -10,6 +10,7 @@ crate::both_engines!(
     a_model_is_marked_unavailable_once_and_enabled_again,
     a_create_slot_counts_until_kie_answered_and_then_from_the_answer,
     concurrent_takers_never_take_more_slots_than_the_limit,
+    a_batch_takes_the_room_the_window_has_and_waits_for_the_rest,
 );
 
 async fn a_model_is_marked_unavailable_once_and_enabled_again(engine: Engine) {
@@ -125,23 +126,39 @@ async fn concurrent_takers_never_take_more_slots_than_the_limit(engine: Engine) 
         }
         Engine::Sqlite => db.store.pool().begin_with("BEGIN IMMEDIATE").await.unwrap(),
     };
+    // Single slots and batches of up to four (a worker process asking for all its jobs).
     let takers: Vec<_> = (0..60)
-        .map(|_| {
+        .map(|taker| {
             let store = db.store.clone();
-            tokio::spawn(async move { store.take_create_slot("shared", LIMIT, window).await })
+            let wanted = taker % 5;
+            tokio::spawn(async move {
+                store
+                    .take_create_slots("shared", LIMIT, window, wanted)
+                    .await
+                    .map(|slots| (wanted, slots))
+            })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     sqlx::query("SELECT 1").execute(&mut *holder).await.unwrap();
     holder.commit().await.unwrap();
     let mut taken = 1;
+    let mut ids = std::collections::HashSet::new();
     for taker in takers {
-        match taker.await.unwrap().unwrap() {
-            CreateSlot::Taken(_) => taken += 1,
-            CreateSlot::Wait(wait) => assert!(wait > Duration::ZERO, "{wait:?}"),
+        let (wanted, slots) = taker.await.unwrap().unwrap();
+        assert!(slots.taken.len() <= wanted as usize);
+        if slots.taken.len() < wanted as usize {
+            assert!(slots.wait > Duration::ZERO, "{slots:?}");
         }
+        taken += slots.taken.len() as u32;
+        ids.extend(slots.taken);
     }
     assert_eq!(taken, LIMIT);
+    assert_eq!(
+        ids.len() as u32,
+        LIMIT - 1,
+        "every slot has an id of its own"
+    );
     // Another account has a window of its own.
     assert!(matches!(
         db.store
@@ -150,4 +167,52 @@ async fn concurrent_takers_never_take_more_slots_than_the_limit(engine: Engine) 
             .unwrap(),
         CreateSlot::Taken(_)
     ));
+}
+
+async fn a_batch_takes_the_room_the_window_has_and_waits_for_the_rest(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let window = Duration::from_secs(1); // 1.1 s with the margin
+    let first = db
+        .store
+        .take_create_slots("acct", 5, window, 3)
+        .await
+        .unwrap();
+    assert_eq!(first.taken.len(), 3);
+    assert_eq!(first.wait, Duration::ZERO, "all that was wanted was taken");
+    let second = db
+        .store
+        .take_create_slots("acct", 5, window, 4)
+        .await
+        .unwrap();
+    assert_eq!(second.taken.len(), 2, "two places were left");
+    // Every slot is still waiting for KIE's answer: ask again shortly.
+    assert_eq!(second.wait, Duration::from_millis(100));
+    for slot in first.taken.iter().chain(&second.taken) {
+        db.store.settle_create_slot(*slot).await.unwrap();
+    }
+    db.clock.advance(Duration::from_millis(600));
+    let full = db
+        .store
+        .take_create_slots("acct", 5, window, 2)
+        .await
+        .unwrap();
+    assert!(full.taken.is_empty());
+    assert_eq!(
+        full.wait,
+        Duration::from_millis(500),
+        "the answered slots leave the window 1.1 s after their answer"
+    );
+    db.clock.advance(Duration::from_millis(500));
+    let again = db
+        .store
+        .take_create_slots("acct", 5, window, 7)
+        .await
+        .unwrap();
+    assert_eq!(again.taken.len(), 5, "the whole window is free again");
+    let none = db
+        .store
+        .take_create_slots("acct", 5, window, 0)
+        .await
+        .unwrap();
+    assert!(none.taken.is_empty());
 }
