@@ -124,6 +124,7 @@ impl Worker {
         let every = self.settings.heartbeat_every;
         let mut next = tokio::time::Instant::now();
         let mut judge_at: Option<tokio::time::Instant> = None;
+        let mut missed_in_a_row: u32 = 0;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -136,6 +137,10 @@ impl Worker {
             let started = tokio::time::Instant::now();
             let beaten = match self.store.heartbeat(&self.info.id).await {
                 Ok(()) => {
+                    if missed_in_a_row > 0 {
+                        tracing::info!(missed = missed_in_a_row, "heartbeat back");
+                        missed_in_a_row = 0;
+                    }
                     self.liveness.beat(self.now());
                     judge_at = self.take_back_from_dead_workers().await;
                     true
@@ -147,7 +152,12 @@ impl Worker {
                 }
                 Err(err) => {
                     self.liveness.missed();
-                    tracing::error!(error = %err, "heartbeat failed");
+                    missed_in_a_row = missed_in_a_row.saturating_add(1);
+                    // Tried every second through an outage: the first miss and every tenth
+                    // are logged, not each one.
+                    if missed_heartbeat_logged(missed_in_a_row) {
+                        tracing::error!(error = %err, missed = missed_in_a_row, "heartbeat failed");
+                    }
                     false
                 }
             };
@@ -162,6 +172,10 @@ impl Worker {
                 };
         }
     }
+}
+
+fn missed_heartbeat_logged(missed_in_a_row: u32) -> bool {
+    missed_in_a_row == 1 || missed_in_a_row % 10 == 0
 }
 
 async fn sleep_until_some(at: Option<tokio::time::Instant>) {
@@ -230,6 +244,12 @@ mod tests {
 
     const WINDOW: Duration = Duration::from_secs(30);
     const BEAT: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn an_outage_logs_its_first_missed_heartbeat_and_every_tenth() {
+        let logged: Vec<u32> = (1..=30).filter(|&n| missed_heartbeat_logged(n)).collect();
+        assert_eq!(logged, vec![1, 10, 20, 30]);
+    }
 
     #[test]
     fn a_peer_about_to_be_due_is_looked_at_when_it_is_due_not_at_the_next_beat() {

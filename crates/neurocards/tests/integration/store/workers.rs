@@ -13,6 +13,7 @@ crate::both_engines!(
     the_queue_report_counts_jobs_workers_and_the_oldest_wait,
     hosts_whose_clocks_disagree_do_not_declare_each_other_dead,
     a_worker_judges_the_others_only_while_its_own_heartbeat_is_fresh,
+    a_judge_learns_when_the_stalest_peer_is_due,
 );
 
 async fn a_dead_workers_job_goes_to_a_live_one_with_its_task_id(engine: Engine) {
@@ -229,4 +230,40 @@ async fn hosts_whose_clocks_disagree_do_not_declare_each_other_dead(engine: Engi
         .mark_submit_started(&job.lease)
         .await
         .expect("the late host still holds its lease");
+}
+
+async fn a_judge_learns_when_the_stalest_peer_is_due(engine: Engine) {
+    let options = neurocards::store::StoreOptions {
+        worker_dead_after: Duration::from_secs(20),
+        ..Default::default()
+    };
+    let db = TestDb::with_options(engine, options).await;
+    let judge = worker(&db.store, "judge").await;
+    assert_eq!(
+        db.store.until_next_worker_judgement(&judge).await.unwrap(),
+        None,
+        "alone: nobody to judge"
+    );
+    let stale = worker(&db.store, "stale").await;
+    db.clock.advance(Duration::from_secs(3));
+    let fresh = worker(&db.store, "fresh").await;
+    db.clock.advance(Duration::from_secs(4));
+    db.store.heartbeat(&judge).await.unwrap();
+    // The stalest other worker beat 7 s ago: due in 13 s; the judge's own beat is not counted.
+    assert_eq!(
+        db.store.until_next_worker_judgement(&judge).await.unwrap(),
+        Some(Duration::from_secs(13))
+    );
+    db.store.heartbeat(&stale).await.unwrap();
+    assert_eq!(
+        db.store.until_next_worker_judgement(&judge).await.unwrap(),
+        Some(Duration::from_secs(16)),
+        "the stale one beat again: the fresh one, 4 s ago, is next"
+    );
+    db.clock.advance(Duration::from_secs(30));
+    assert_eq!(
+        db.store.until_next_worker_judgement(&fresh).await.unwrap(),
+        Some(Duration::ZERO),
+        "already past due"
+    );
 }
