@@ -175,7 +175,7 @@ impl Worker {
 }
 
 fn missed_heartbeat_logged(missed_in_a_row: u32) -> bool {
-    missed_in_a_row == 1 || missed_in_a_row % 10 == 0
+    missed_in_a_row == 1 || missed_in_a_row.is_multiple_of(10)
 }
 
 async fn sleep_until_some(at: Option<tokio::time::Instant>) {
