@@ -78,7 +78,9 @@ impl<Q: Clone, A> Coalescer<Q, A> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// A mutex's guard, also after a panic elsewhere poisoned it: the guarded lists and maps
+/// stay consistent between statements, so a poisoned one is still usable.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     match mutex.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::clock::{Clock, SystemClock};
-use crate::coalesce::Coalescer;
+use crate::coalesce::{lock, Coalescer};
 use crate::domain::send_budget::{self, Sent, SharedTurn, Turn};
 pub use crate::domain::send_budget::{Lane, Limits};
 use crate::store::Store;
@@ -244,13 +244,6 @@ impl Shared {
                 vec![None; chats.len()]
             }
         }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

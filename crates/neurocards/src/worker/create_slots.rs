@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::coalesce::Coalescer;
+use crate::coalesce::{lock, Coalescer};
 use crate::store::{CreateSlot, Store};
 
 /// The most slots asked for in one call.
@@ -43,11 +43,7 @@ impl CreateSlots {
     }
 
     fn asks_of(&self, account: &str) -> Arc<Coalescer<(), Answer>> {
-        let mut accounts = match self.accounts.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        accounts
+        lock(&self.accounts)
             .entry(account.to_owned())
             .or_insert_with(|| Arc::new(Coalescer::new(MOST_AT_ONCE)))
             .clone()
